@@ -6,7 +6,8 @@
 //! D-Bus conventions and knows nothing about batteries; [`daemon`] wires them together
 //! on one smol event loop. See ARCHITECTURE.md for the codemap.
 
-// pub mod config; (helper in progress)
+pub mod config;
 pub mod venus;
 pub mod aggregate;
 pub mod paths;
+pub mod bank;
