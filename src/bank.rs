@@ -55,6 +55,8 @@ pub struct Shunt {
     pub instance: u32,
     pub product_name: String,
     pub custom_name: String,
+    /// The custom name, or "Shunt <instance>" without one.
+    display: String,
     pub values: Readings,
     pub capacity: Option<f64>,
     pub capacity_source: CapacitySource,
@@ -68,12 +70,13 @@ pub struct Shunt {
 
 impl Shunt {
     /// The name shown in logs and limitation texts.
-    pub fn name(&self) -> String {
-        if self.custom_name.trim().is_empty() {
-            format!("Shunt {}", self.instance)
-        } else {
-            self.custom_name.clone()
-        }
+    pub fn name(&self) -> &str {
+        &self.display
+    }
+
+    fn set_custom_name(&mut self, name: String) {
+        self.display = if name.trim().is_empty() { format!("Shunt {}", self.instance) } else { name.clone() };
+        self.custom_name = name;
     }
 
     pub fn get(&self, q: Q) -> Option<f64> {
@@ -155,7 +158,7 @@ impl Bank {
     pub fn view(&self) -> Vec<aggregate::Member<'_>> {
         self.members
             .iter()
-            .map(|m| aggregate::Member { name: &m.service, presence: m.presence, capacity: m.capacity, values: &m.values })
+            .map(|m| aggregate::Member { name: &m.display, presence: m.presence, capacity: m.capacity, values: &m.values })
             .collect()
     }
 
@@ -204,16 +207,17 @@ impl Bank {
                 m.values = values;
                 m.on_bus = true;
                 m.last_update = now;
-                m.custom_name = id.custom_name;
+                m.set_custom_name(id.custom_name);
                 m.capacity_source = CapacitySource::Reading;
             }
             None => {
                 let slot = (0..).find(|s| !self.members.iter().any(|m| m.slot == *s)).unwrap_or(self.members.len());
-                let m = Shunt {
+                let mut m = Shunt {
                     service: service.to_owned(),
                     instance,
                     product_name: id.product_name,
-                    custom_name: id.custom_name,
+                    custom_name: String::new(),
+                    display: String::new(),
                     values,
                     capacity: None,
                     capacity_source: CapacitySource::Reading,
@@ -223,6 +227,7 @@ impl Bank {
                     last_update: now,
                     offline_since: None,
                 };
+                m.set_custom_name(id.custom_name);
                 log::info!("{} ({service}, instance {instance}, {}) joined the bank", m.name(), m.product_name);
                 self.members.push(m);
                 self.members.sort_by_key(|m| m.slot);
@@ -247,7 +252,7 @@ impl Bank {
             if path == paths::CUSTOM_NAME {
                 if let Ok(Value::Text(name)) = v {
                     renamed = *name != m.custom_name;
-                    m.custom_name = name.clone();
+                    m.set_custom_name(name.clone());
                 }
             }
         }

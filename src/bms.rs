@@ -1,0 +1,309 @@
+//! Virtual-BMS charge limits: what DVCC is told, and why (pure; the clock is an argument).
+//!
+//! systemcalc treats a battery service as the BMS exactly while `/Info/MaxChargeVoltage` is
+//! valid, and it never reads `/Io/AllowTo*`: the only way to stop charging is
+//! `/Info/MaxChargeCurrent = 0`, and discharging `/Info/MaxDischargeCurrent = 0`
+//! (shared/docs/venus-platform.md §4). So in this mode:
+//! * CVL is MAX_CHARGE_VOLTAGE, always valid; CCL and DCL are always valid numbers.
+//! * CCL = MAX_CHARGE_CURRENT × the share of the bank's capacity that is online; DCL likewise
+//!   with MAX_DISCHARGE_CURRENT. When one of two equal batteries drops out the other one gets
+//!   half, not the whole bank's current.
+//! * Charging stops while any member raises HighVoltage or HighTemperature, or is colder than
+//!   TEMP_COLD_DANGER (lithium plating) or hotter than TEMP_HOT_DANGER, each by its own sensor.
+//! * Discharging stops while any member raises LowVoltage or LowSoc, or is colder than
+//!   TEMP_DISCHARGE_COLD.
+//! * Stale data: charging stops at once when no member is online (fresh); discharging goes on
+//!   with the held members' share through the grace period, because a VRM firmware check pauses
+//!   every VE.Direct device for minutes and cutting the inverter then would black out the
+//!   loads; once the members are lost the discharge share is 0.
+//! * No flapping: a blocked direction re-opens only when its cause is clear by BMS_TEMP_MARGIN
+//!   (alarms: back to 0) and has stayed clear for BMS_HOLD_TIME; then its current ramps from 0
+//!   over BMS_RAMP_TIME.
+//! * `/Info/ChargeLimitation` and `/Info/DischargeLimitation` say which rule and which member set
+//!   the limit; a change of cause is logged once.
+
+use std::time::{Duration, Instant};
+
+use crate::aggregate::{Member, Presence, present_share};
+use crate::bank::Bank;
+use crate::config::Config;
+use crate::paths::{self, Q};
+use crate::venus::value::Value;
+
+/// The configured limits and thresholds.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Limits {
+    pub charge_voltage: f64,
+    pub charge_current: f64,
+    pub discharge_current: f64,
+    pub temp_cold: f64,
+    pub temp_hot: f64,
+    pub temp_discharge_cold: f64,
+    pub margin: f64,
+    pub hold: Duration,
+    pub ramp: Duration,
+}
+
+impl Limits {
+    /// The config loader guarantees the three limits in virtual-bms mode; should one ever be
+    /// missing, 0 is the safe value.
+    pub fn from_config(cfg: &Config) -> Limits {
+        Limits {
+            charge_voltage: cfg.max_charge_voltage.unwrap_or(0.0),
+            charge_current: cfg.max_charge_current.unwrap_or(0.0),
+            discharge_current: cfg.max_discharge_current.unwrap_or(0.0),
+            temp_cold: cfg.temp_cold_danger,
+            temp_hot: cfg.temp_hot_danger,
+            temp_discharge_cold: cfg.temp_discharge_cold,
+            margin: cfg.bms_temp_margin,
+            hold: cfg.bms_hold_time,
+            ramp: cfg.bms_ramp_time,
+        }
+    }
+}
+
+/// Why a direction is blocked: `key` identifies the rule and member (for logging once),
+/// `text` is what the GUI shows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cause {
+    pub key: String,
+    pub text: String,
+}
+
+fn cause(rule: &str, name: &str, text: String) -> Cause {
+    Cause { key: format!("{rule} {name}"), text }
+}
+
+/// The members whose (possibly held) values count for the blocking rules.
+fn counted<'a>(members: &'a [Member<'a>]) -> impl Iterator<Item = &'a Member<'a>> {
+    members.iter().filter(|m| m.presence != Presence::Lost)
+}
+
+fn alarm(m: &Member, q: Q) -> bool {
+    m.values[q as usize].is_some_and(|a| a > 0.0)
+}
+
+/// Charge-blocking causes, one per blocking member; `margin` > 0 tests whether the causes
+/// have cleared by that margin.
+pub fn charge_causes(members: &[Member], l: &Limits, margin: f64) -> Vec<Cause> {
+    let mut out = Vec::new();
+    if !members.iter().any(|m| m.presence == Presence::Online) {
+        let why = if members.is_empty() { "no SmartShunt found" } else { "no fresh data from any member" };
+        out.push(cause("stale", "", format!("Charging stopped: {why}")));
+        return out;
+    }
+    for m in counted(members) {
+        let t = m.values[Q::Temperature as usize];
+        if alarm(m, Q::AlarmHighVoltage) {
+            out.push(cause("hv", m.name, format!("{} high-voltage alarm", m.name)));
+        } else if alarm(m, Q::AlarmHighTemperature) {
+            out.push(cause("ht", m.name, format!("{} high-temperature alarm", m.name)));
+        } else if let Some(t) = t.filter(|t| *t < l.temp_cold + margin) {
+            out.push(cause("cold", m.name, format!("{} too cold to charge ({t:.1} °C < {:.1} °C)", m.name, l.temp_cold + margin)));
+        } else if let Some(t) = t.filter(|t| *t > l.temp_hot - margin) {
+            out.push(cause("hot", m.name, format!("{} too hot to charge ({t:.1} °C > {:.1} °C)", m.name, l.temp_hot - margin)));
+        }
+    }
+    out
+}
+
+/// Discharge-blocking causes, as [`charge_causes`].
+pub fn discharge_causes(members: &[Member], l: &Limits, margin: f64) -> Vec<Cause> {
+    let mut out = Vec::new();
+    if counted(members).next().is_none() {
+        let why = if members.is_empty() { "no SmartShunt found" } else { "every member lost" };
+        out.push(cause("stale", "", format!("Discharging stopped: {why}")));
+        return out;
+    }
+    for m in counted(members) {
+        let t = m.values[Q::Temperature as usize];
+        if alarm(m, Q::AlarmLowVoltage) {
+            out.push(cause("lv", m.name, format!("{} low-voltage alarm", m.name)));
+        } else if alarm(m, Q::AlarmLowSoc) {
+            out.push(cause("ls", m.name, format!("{} low-SoC alarm", m.name)));
+        } else if let Some(t) = t.filter(|t| *t < l.temp_discharge_cold + margin) {
+            out.push(cause("cold", m.name, format!("{} too cold to discharge ({t:.1} °C < {:.1} °C)", m.name, l.temp_discharge_cold + margin)));
+        }
+    }
+    out
+}
+
+/// One direction's gate: open, blocked, waiting out the hold time, or ramping up.
+#[derive(Debug, Clone, PartialEq)]
+enum Gate {
+    /// Nothing decided yet: the first clear step ramps up without the hold time.
+    Start,
+    Open,
+    Blocked,
+    Clearing { since: Instant },
+    Ramping { since: Instant },
+}
+
+#[derive(Debug, Clone)]
+struct Direction {
+    label: &'static str,
+    gate: Gate,
+    logged: String,
+}
+
+impl Direction {
+    fn new(label: &'static str) -> Self {
+        Direction { label, gate: Gate::Start, logged: String::new() }
+    }
+
+    /// Advances the gate; returns the factor (0..=1) applied to the limit and the cause text.
+    fn step(&mut self, now: Instant, hold: Duration, ramp: Duration, enter: &[Cause], lingering: &[Cause]) -> (f64, Option<String>) {
+        if let Some(c) = enter.first() {
+            self.gate = Gate::Blocked;
+            self.log(&c.key, &format!("{} blocked: {}", self.label, c.text));
+            return (0.0, Some(c.text.clone()));
+        }
+        if let Some(c) = lingering.first() {
+            if self.gate != Gate::Open && !matches!(self.gate, Gate::Ramping { .. }) {
+                self.gate = Gate::Blocked;
+                return (0.0, Some(format!("{} (not yet clear by the margin)", c.text)));
+            }
+        }
+        match self.gate {
+            Gate::Blocked => self.gate = Gate::Clearing { since: now },
+            Gate::Start => self.gate = Gate::Ramping { since: now },
+            _ => {}
+        }
+        if let Gate::Clearing { since } = self.gate {
+            let waited = now.saturating_duration_since(since);
+            if waited < hold {
+                self.log("clearing", &format!("{}: cause cleared, re-opening after {} s", self.label, hold.as_secs()));
+                return (0.0, Some(format!("Cleared, re-opening in {} s", (hold - waited).as_secs() + 1)));
+            }
+            self.gate = Gate::Ramping { since: now };
+        }
+        if let Gate::Ramping { since } = self.gate {
+            let f = if ramp.is_zero() { 1.0 } else { now.saturating_duration_since(since).as_secs_f64() / ramp.as_secs_f64() };
+            if f < 1.0 {
+                self.log("ramp", &format!("{}: ramping up over {} s", self.label, ramp.as_secs()));
+                return (f, Some(format!("Ramping up ({:.0} %)", f * 100.0)));
+            }
+            self.gate = Gate::Open;
+        }
+        self.log("open", &format!("{}: open", self.label));
+        (1.0, None)
+    }
+
+    fn log(&mut self, key: &str, msg: &str) {
+        if self.logged != key {
+            self.logged = key.to_owned();
+            log::warn!("{msg}");
+        }
+    }
+}
+
+/// The policy's state: the two gates.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    limits: Limits,
+    charge: Direction,
+    discharge: Direction,
+}
+
+/// What one step decided, before it is turned into D-Bus values.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decision {
+    pub charge_current: f64,
+    pub discharge_current: f64,
+    pub charge_text: String,
+    pub discharge_text: String,
+    pub blocking_charge: usize,
+    pub blocking_discharge: usize,
+}
+
+/// The share of the bank that is online (fresh), by capacity when known, else by count.
+pub fn online_share(members: &[Member]) -> f64 {
+    let as_present: Vec<Member> = members
+        .iter()
+        .map(|m| Member { presence: if m.presence == Presence::Online { Presence::Online } else { Presence::Lost }, ..*m })
+        .collect();
+    present_share(&as_present)
+}
+
+fn describe(share: f64, members: &[Member], limit: f64, online_only: bool) -> String {
+    let n = members.len();
+    let k = members.iter().filter(|m| if online_only { m.presence == Presence::Online } else { m.presence != Presence::Lost }).count();
+    if share >= 1.0 - 1e-9 {
+        format!("Configured limit {limit:.0} A")
+    } else {
+        format!("{k} of {n} members present: {:.0} % of {limit:.0} A", share * 100.0)
+    }
+}
+
+impl Policy {
+    pub fn new(limits: Limits) -> Policy {
+        Policy { limits, charge: Direction::new("charging"), discharge: Direction::new("discharging") }
+    }
+
+    /// Decides the limits for the members' present state.
+    pub fn decide(&mut self, members: &[Member], now: Instant) -> Decision {
+        let l = self.limits;
+        let (c_enter, c_linger) = (charge_causes(members, &l, 0.0), charge_causes(members, &l, l.margin));
+        let (d_enter, d_linger) = (discharge_causes(members, &l, 0.0), discharge_causes(members, &l, l.margin));
+        let (cf, ctext) = self.charge.step(now, l.hold, l.ramp, &c_enter, &c_linger);
+        let (df, dtext) = self.discharge.step(now, l.hold, l.ramp, &d_enter, &d_linger);
+        let c_share = online_share(members);
+        // While no member is fresh, discharge keeps the held members' share (see module doc).
+        let d_share = if members.iter().any(|m| m.presence == Presence::Online) { c_share } else { present_share(members) };
+        Decision {
+            charge_current: l.charge_current * c_share * cf,
+            discharge_current: l.discharge_current * d_share * df,
+            charge_text: ctext.unwrap_or_else(|| describe(c_share, members, l.charge_current, true)),
+            discharge_text: dtext.unwrap_or_else(|| describe(d_share, members, l.discharge_current, d_share == c_share)),
+            blocking_charge: c_enter.iter().filter(|c| !c.key.starts_with("stale")).count(),
+            blocking_discharge: d_enter.iter().filter(|c| !c.key.starts_with("stale")).count(),
+        }
+    }
+
+    /// One step as published values.
+    pub fn step(&mut self, bank: &Bank, _cfg: &Config, now: Instant) -> Vec<(&'static str, Value)> {
+        let d = self.decide(&bank.view(), now);
+        self.values(&d)
+    }
+
+    fn values(&self, d: &Decision) -> Vec<(&'static str, Value)> {
+        let amps = |a: f64| Value::Double(crate::publish::round_to(a, 0.1));
+        vec![
+            (paths::MAX_CHARGE_VOLTAGE, Value::Double(self.limits.charge_voltage)),
+            (paths::MAX_CHARGE_CURRENT, amps(d.charge_current)),
+            (paths::MAX_DISCHARGE_CURRENT, amps(d.discharge_current)),
+            (paths::CHARGE_LIMITATION, d.charge_text.clone().into()),
+            (paths::DISCHARGE_LIMITATION, d.discharge_text.clone().into()),
+            (paths::ALLOW_TO_CHARGE, Value::Uint(u32::from(d.charge_current > 0.0))),
+            (paths::ALLOW_TO_DISCHARGE, Value::Uint(u32::from(d.discharge_current > 0.0))),
+            (paths::MODULES_BLOCKING_CHARGE, Value::Uint(d.blocking_charge as u32)),
+            (paths::MODULES_BLOCKING_DISCHARGE, Value::Uint(d.blocking_discharge as u32)),
+        ]
+    }
+
+    /// The values exported before any member is known: a valid CVL (so systemcalc sees a BMS
+    /// from the very first `GetItems`), charging and discharging stopped.
+    pub fn initial_values(&self) -> Vec<(&'static str, Value)> {
+        self.values(&Decision {
+            charge_current: 0.0,
+            discharge_current: 0.0,
+            charge_text: "Charging stopped: waiting for SmartShunt data".into(),
+            discharge_text: "Discharging stopped: waiting for SmartShunt data".into(),
+            blocking_charge: 0,
+            blocking_discharge: 0,
+        })
+    }
+
+    /// Left behind when the daemon stops: charging stopped (a charger must not run on with no
+    /// supervision); discharge unchanged, so a restart does not black out the loads.
+    pub fn shutdown_values(&self) -> Vec<(&'static str, Value)> {
+        vec![
+            (paths::MAX_CHARGE_CURRENT, Value::Double(0.0)),
+            (paths::ALLOW_TO_CHARGE, Value::Uint(0)),
+            (paths::CHARGE_LIMITATION, "Charging stopped: the aggregator is shutting down".into()),
+        ]
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,436 @@
+//! The I/O shell: one smol event loop that owns all state, fed by the service monitor, the
+//! capacity reads, `SetValue` writes, a 1 s housekeeping tick and Unix signals.
+//!
+//! Every input is applied to the [`Bank`], then inputs that arrived together are coalesced
+//! into one aggregation pass, which publishes one `ItemsChanged` holding only what changed.
+//! Start-up order: device instance from localsettings, every object exported, then the bus
+//! name requested once the first member's data is in (or after START_TIMEOUT with invalid
+//! values).
+
+use std::time::{Duration, Instant};
+
+use smol::channel::{Receiver, Sender, unbounded};
+use smol::stream::StreamExt;
+use zbus::Connection;
+
+use crate::aggregate::{self, Settings};
+use crate::bank::{Bank, Effects, Options};
+use crate::bms::{self, Policy};
+use crate::config::{Config, DeviceMode};
+use crate::paths;
+use crate::publish::{self, SERVICE_NAME, SETTINGS_GROUP};
+use crate::venus::monitor::{self, BusLost};
+use crate::venus::service::{NameError, Service, Written};
+use crate::venus::settings::{self, SettingsError};
+use crate::venus::value::Value;
+use crate::venus::{LogOnce, vreg};
+
+/// How long one call to localsettings or a VregLink may take before we go on without it.
+const CALL_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a member may take to answer `GetItems` before the scan is retried later.
+const SCAN_TIMEOUT: Duration = Duration::from_secs(25);
+
+#[derive(Debug)]
+pub enum Exit {
+    /// Another process owns the service name.
+    NameTaken,
+    BusLost(String),
+    /// SIGTERM or SIGINT: a clean stop.
+    Stopped,
+}
+
+impl std::fmt::Display for Exit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Exit::NameTaken => write!(f, "{SERVICE_NAME} is already owned by another process (is a second copy running?)"),
+            Exit::BusLost(e) => write!(f, "{e}"),
+            Exit::Stopped => f.write_str("stopped by a signal"),
+        }
+    }
+}
+
+enum Input {
+    Monitor(monitor::Event),
+    MonitorStopped(BusLost),
+    Capacity { service: String, instance: u32, capacity: Option<f64> },
+    Written(Written),
+    Tick,
+    Stop,
+}
+
+impl From<monitor::Event> for Input {
+    fn from(e: monitor::Event) -> Self {
+        Input::Monitor(e)
+    }
+}
+
+struct Daemon {
+    cfg: Config,
+    conn: Connection,
+    service: Service,
+    bank: Bank,
+    policy: Option<Policy>,
+    tx: Sender<Input>,
+    /// The name set from the GUI (persisted in localsettings); empty = DEVICE_NAME or default.
+    custom_name: String,
+    settings_ok: bool,
+    slots: Vec<usize>,
+    registered: bool,
+    started: Instant,
+    next_status: Option<Instant>,
+    once: LogOnce,
+}
+
+/// Runs the daemon until the bus goes away or a signal stops it.
+pub async fn run(cfg: Config, conn: Connection) -> Exit {
+    let (tx, rx) = unbounded();
+    let (written_tx, written_rx) = unbounded();
+    let (instance, custom_name, settings_ok) = identity(&conn, &cfg).await;
+    let name = effective_name(&cfg, &custom_name);
+    let policy = (cfg.mode == DeviceMode::VirtualBms).then(|| Policy::new(bms::Limits::from_config(&cfg)));
+    let service = match build_service(&conn, &cfg, instance, &name, written_tx, policy.as_ref()).await {
+        Ok(s) => s,
+        Err(e) => return Exit::BusLost(format!("could not export the D-Bus objects: {e}")),
+    };
+    log::info!("{} {} starting in {:?} mode as device instance {instance}", publish::PROCESS_NAME, env!("CARGO_PKG_VERSION"), cfg.mode);
+
+    spawn_inputs(&conn, &cfg, &tx, written_rx);
+    let now = Instant::now();
+    let mut d = Daemon {
+        bank: Bank::new(Options {
+            stale_timeout: cfg.stale_timeout,
+            offline_grace: cfg.offline_grace,
+            exclude: cfg.exclude.clone(),
+            own_name: SERVICE_NAME.into(),
+        }),
+        next_status: cfg.log_period.map(|p| now + p),
+        cfg,
+        conn,
+        service,
+        policy,
+        tx,
+        custom_name,
+        settings_ok,
+        slots: Vec::new(),
+        registered: false,
+        started: now,
+        once: LogOnce::default(),
+    };
+    d.run(rx).await
+}
+
+/// Device instance (ClassAndVrmInstance) and the persisted custom name from localsettings.
+async fn identity(conn: &Connection, cfg: &Config) -> (u32, String, bool) {
+    let class = format!("{SETTINGS_GROUP}/ClassAndVrmInstance");
+    let name = format!("{SETTINGS_GROUP}/CustomName");
+    let wanted = [(class.as_str(), Value::from(format!("battery:{}", cfg.device_instance))), (name.as_str(), Value::from(""))];
+    match settings::add_settings(conn, &wanted, CALL_TIMEOUT).await {
+        Ok(answers) => {
+            let instance = answers[0].as_ref().ok().and_then(|v| v.as_str()).and_then(|s| s.strip_prefix("battery:")).and_then(|n| n.parse().ok());
+            let custom = answers[1].as_ref().ok().and_then(|v| v.as_str()).unwrap_or_default().to_owned();
+            match instance {
+                Some(i) => (i, custom, true),
+                None => {
+                    let i = free_instance(conn, cfg.device_instance).await;
+                    log::warn!("localsettings gave no usable ClassAndVrmInstance ({:?}); using free instance {i}", answers[0]);
+                    (i, custom, true)
+                }
+            }
+        }
+        Err(e) => {
+            let i = free_instance(conn, cfg.device_instance).await;
+            log::warn!("{e}: using free device instance {i}; the custom name will not be persisted");
+            (i, String::new(), false)
+        }
+    }
+}
+
+/// The preferred instance, or the next one no battery service on the bus uses.
+async fn free_instance(conn: &Connection, preferred: u32) -> u32 {
+    let mut used = Vec::new();
+    if let Ok(dbus) = zbus::fdo::DBusProxy::new(conn).await {
+        for name in dbus.list_names().await.unwrap_or_default() {
+            if !name.starts_with("com.victronenergy.battery.") {
+                continue;
+            }
+            let call = conn.call_method(Some(name.as_str()), paths::DEVICE_INSTANCE, Some(crate::venus::service::BUSITEM), "GetValue", &());
+            let timer = async {
+                smol::Timer::after(Duration::from_secs(2)).await;
+                Err(zbus::Error::Failure("timeout".into()))
+            };
+            if let Ok(reply) = smol::future::or(call, timer).await {
+                if let Ok(v) = reply.body().deserialize::<zbus::zvariant::OwnedValue>() {
+                    used.extend(Value::decode(&v).ok().and_then(|v| v.as_u32()));
+                }
+            }
+        }
+    }
+    (preferred..).find(|i| !used.contains(i)).unwrap_or(preferred)
+}
+
+fn effective_name(cfg: &Config, custom: &str) -> String {
+    if !custom.trim().is_empty() {
+        return custom.to_owned();
+    }
+    cfg.device_name.clone().unwrap_or_else(|| cfg.default_name().to_owned())
+}
+
+async fn build_service(
+    conn: &Connection,
+    cfg: &Config,
+    instance: u32,
+    name: &str,
+    written: Sender<Written>,
+    policy: Option<&Policy>,
+) -> zbus::Result<Service> {
+    let mut service = Service::new(conn, Some(written)).await?;
+    for (spec, value) in publish::identity(cfg, instance, name) {
+        service.add(spec, value).await?;
+    }
+    // A virtual BMS must show a valid CVL in the very first GetItems.
+    let initial = policy.map(Policy::initial_values).unwrap_or_default();
+    for def in publish::computed(cfg.mode) {
+        let value = initial.iter().find(|(p, _)| *p == def.path).map_or(Value::Invalid, |(_, v)| v.clone());
+        service.add(publish::spec_of(def), value).await?;
+    }
+    Ok(service)
+}
+
+fn spawn_inputs(conn: &Connection, cfg: &Config, tx: &Sender<Input>, written: Receiver<Written>) {
+    let opts = monitor::Options {
+        prefix: "com.victronenergy.battery.".into(),
+        ignore: vec![SERVICE_NAME.into()],
+        fallback_paths: paths::Q::ALL.iter().map(|(_, p)| (*p).to_owned()).chain(
+            [paths::DEVICE_INSTANCE, paths::PRODUCT_ID, paths::PRODUCT_NAME, paths::CUSTOM_NAME].map(String::from),
+        ).collect(),
+        scan_timeout: SCAN_TIMEOUT,
+        rescan_interval: cfg.rescan_interval,
+    };
+    let (c, t) = (conn.clone(), tx.clone());
+    smol::spawn(async move {
+        if let Err(e) = monitor::run(c, opts, t.clone()).await {
+            let _ = t.send(Input::MonitorStopped(e)).await;
+        }
+    })
+    .detach();
+    let t = tx.clone();
+    smol::spawn(async move {
+        while let Ok(w) = written.recv().await {
+            if t.send(Input::Written(w)).await.is_err() {
+                break;
+            }
+        }
+    })
+    .detach();
+    let t = tx.clone();
+    smol::spawn(async move {
+        let mut tick = smol::Timer::interval(Duration::from_secs(1));
+        while tick.next().await.is_some() {
+            if t.send(Input::Tick).await.is_err() {
+                break;
+            }
+        }
+    })
+    .detach();
+    let t = tx.clone();
+    smol::spawn(async move {
+        match async_signal::Signals::new([async_signal::Signal::Term, async_signal::Signal::Int]) {
+            Ok(mut signals) => {
+                if signals.next().await.is_some() {
+                    let _ = t.send(Input::Stop).await;
+                }
+            }
+            Err(e) => log::warn!("cannot catch SIGTERM/SIGINT: {e}"),
+        }
+    })
+    .detach();
+}
+
+impl Daemon {
+    async fn run(&mut self, rx: Receiver<Input>) -> Exit {
+        loop {
+            let Ok(first) = rx.recv().await else { return Exit::Stopped };
+            // Coalesce everything that is already waiting into one pass.
+            let mut batch = vec![first];
+            while let Ok(more) = rx.try_recv() {
+                batch.push(more);
+            }
+            for input in batch {
+                if let Some(exit) = self.apply(input).await {
+                    self.shutdown(&exit).await;
+                    return exit;
+                }
+            }
+            if let Err(e) = self.pass().await {
+                return Exit::BusLost(format!("publishing failed: {e}"));
+            }
+            if !self.registered && (self.bank.online_count() > 0 || self.started.elapsed() >= self.cfg.start_timeout) {
+                if self.bank.online_count() == 0 {
+                    log::warn!("no SmartShunt found within {} s; registering with invalid values", self.cfg.start_timeout.as_secs());
+                }
+                match self.service.request_name(SERVICE_NAME).await {
+                    Ok(()) => log::info!("registered {SERVICE_NAME} with {} member(s) online", self.bank.online_count()),
+                    Err(NameError::Taken) => return Exit::NameTaken,
+                    Err(NameError::Bus(e)) => return Exit::BusLost(format!("requesting the bus name failed: {e}")),
+                }
+                self.registered = true;
+            }
+        }
+    }
+
+    /// Applies one input to the state; `Some` ends the loop.
+    async fn apply(&mut self, input: Input) -> Option<Exit> {
+        let now = Instant::now();
+        match input {
+            Input::Monitor(monitor::Event::Appeared { service, items }) => {
+                let fx = self.bank.on_appeared(&service, &items, now);
+                self.effects(fx);
+            }
+            Input::Monitor(monitor::Event::Changed { service, items }) => {
+                self.bank.on_changed(&service, &items, now);
+            }
+            Input::Monitor(monitor::Event::Vanished { service }) => self.bank.on_vanished(&service),
+            Input::MonitorStopped(e) => return Some(Exit::BusLost(e.to_string())),
+            Input::Capacity { service, instance, capacity } => self.bank.set_capacity(&service, instance, capacity),
+            Input::Written(w) if w.path == paths::CUSTOM_NAME => self.rename(w.value),
+            Input::Written(_) | Input::Tick => {}
+            Input::Stop => return Some(Exit::Stopped),
+        }
+        None
+    }
+
+    fn effects(&mut self, fx: Effects) {
+        for (service, instance) in fx.read_capacity {
+            let (conn, tx) = (self.conn.clone(), self.tx.clone());
+            smol::spawn(async move {
+                let read = vreg::battery_capacity(&conn, &service);
+                let timer = async {
+                    smol::Timer::after(CALL_TIMEOUT).await;
+                    Err(zbus::Error::Failure("no answer".into()))
+                };
+                let capacity = smol::future::or(read, timer).await.unwrap_or_else(|e| {
+                    log::debug!("{service}: capacity register not readable: {e}");
+                    None
+                });
+                let _ = tx.send(Input::Capacity { service, instance, capacity }).await;
+            })
+            .detach();
+        }
+    }
+
+    fn rename(&mut self, value: Value) {
+        let name = value.as_str().unwrap_or_default().to_owned();
+        log::info!("custom name set to '{name}' from the bus");
+        self.custom_name = name.clone();
+        if !self.settings_ok {
+            return;
+        }
+        let conn = self.conn.clone();
+        smol::spawn(async move {
+            let path = format!("{SETTINGS_GROUP}/CustomName");
+            match settings::set_value(&conn, &path, &Value::from(name), CALL_TIMEOUT).await {
+                Ok(0) => {}
+                Ok(code) => log::warn!("localsettings refused the custom name (code {code})"),
+                Err(e @ (SettingsError::Absent | SettingsError::Timeout | SettingsError::Failed(_))) => {
+                    log::warn!("custom name not persisted: {e}")
+                }
+            }
+        })
+        .detach();
+    }
+
+    /// One aggregation pass: presence, values, limits, member list; one `ItemsChanged`.
+    async fn pass(&mut self) -> zbus::Result<()> {
+        let now = Instant::now();
+        self.bank.refresh(now);
+        self.sync_member_slots().await?;
+        let settings = Settings {
+            total_capacity: self.cfg.total_capacity,
+            temp_cold_danger: self.cfg.temp_cold_danger,
+            temp_hot_danger: self.cfg.temp_hot_danger,
+        };
+        let view = self.bank.view();
+        let outputs = aggregate::compute(&view, &settings);
+        let mut values: Vec<(String, Value)> = outputs
+            .iter()
+            .filter_map(|(path, v)| paths::published(path).map(|def| (path.to_string(), publish::to_value(def, *v))))
+            .collect();
+        if let Some(policy) = &mut self.policy {
+            let limits = policy.step(&self.bank, &self.cfg, now);
+            values.extend(limits.into_iter().map(|(p, v)| (p.to_owned(), v)));
+        }
+        values.push((paths::CUSTOM_NAME.into(), effective_name(&self.cfg, &self.custom_name).into()));
+        for m in self.bank.members() {
+            values.extend(publish::member_values(m));
+        }
+        self.service.update(values).await?;
+        self.status(now, &outputs);
+        Ok(())
+    }
+
+    /// Adds and removes `/Members/<slot>/*` objects to match the bank.
+    async fn sync_member_slots(&mut self) -> zbus::Result<()> {
+        let wanted: Vec<usize> = self.bank.members().iter().map(|m| m.slot).collect();
+        if wanted == self.slots {
+            return Ok(());
+        }
+        for slot in self.slots.iter().filter(|s| !wanted.contains(s)) {
+            let gone: Vec<String> = publish::member_specs(*slot).into_iter().map(|s| s.path).collect();
+            self.service.remove(&gone).await?;
+        }
+        for slot in wanted.iter().filter(|s| !self.slots.contains(s)) {
+            for spec in publish::member_specs(*slot) {
+                self.service.add(spec, Value::Invalid).await?;
+            }
+        }
+        self.slots = wanted;
+        Ok(())
+    }
+
+    /// The periodic status line (LOG_PERIOD).
+    fn status(&mut self, now: Instant, outputs: &aggregate::Outputs) {
+        let (Some(next), Some(period)) = (self.next_status, self.cfg.log_period) else { return };
+        if now < next {
+            return;
+        }
+        self.next_status = Some(now + period);
+        let get = |p: &str| outputs.iter().find(|(q, _)| *q == p).and_then(|(_, v)| *v);
+        let show = |v: Option<f64>, unit: &str, dec: usize| v.map_or("---".to_owned(), |v| format!("{v:.dec$} {unit}"));
+        let mut line = format!(
+            "bank: {}, {}, SoC {}, {}/{} online",
+            show(get(paths::DC_VOLTAGE), "V", 2),
+            show(get(paths::DC_CURRENT), "A", 1),
+            show(get(paths::SOC), "%", 1),
+            self.bank.online_count(),
+            self.bank.members().len()
+        );
+        for m in self.bank.members() {
+            line.push_str(&format!(
+                "; {}: {} {} {} {:?}",
+                m.name(),
+                show(m.get(paths::Q::Voltage), "V", 2),
+                show(m.get(paths::Q::Current), "A", 1),
+                show(m.get(paths::Q::Soc), "%", 1),
+                m.presence
+            ));
+        }
+        log::info!("{line}");
+    }
+
+    /// Before exiting: in virtual-BMS mode leave limits behind that are safe unsupervised.
+    async fn shutdown(&mut self, exit: &Exit) {
+        if let Some(policy) = &self.policy {
+            let safe = policy.shutdown_values();
+            if let Err(e) = self.service.update(safe.into_iter().map(|(p, v)| (p.to_owned(), v))).await {
+                log::warn!("could not publish the shutdown limits: {e}");
+            }
+            // Give DVCC's next read a chance to see them before the name disappears.
+            if matches!(exit, Exit::Stopped) {
+                smol::Timer::after(Duration::from_millis(200)).await;
+            }
+        }
+        if self.once.first("shutdown") {
+            log::info!("exiting: {exit}");
+        }
+    }
+}

@@ -1,0 +1,236 @@
+//! Command line: the daemon, and its `status`, `check-config`, `demo` and `simulate` helpers.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use aggregate_shunts::config::{Config, Loaded};
+use aggregate_shunts::daemon::{self, Exit};
+use aggregate_shunts::{demo, sim, status};
+
+const USAGE: &str = "\
+usage: dbus-aggregate-smartshunts [--config FILE | --config-dir DIR] [COMMAND]
+
+Without COMMAND, runs the daemon on the system bus (DBUS_SYSTEM_BUS_ADDRESS is honoured).
+Without --config it reads config.default.ini, then config.ini, from the binary's directory;
+--config-dir DIR reads them from DIR; --config FILE reads only FILE.
+
+commands:
+  status                 print the aggregate and its members from the bus (exit 1 if absent)
+  check-config [FILE]    print the effective settings, or every error (exit 1 on error)
+  demo [--duration S]    private bus, simulated SmartShunts, the daemon and a live view
+  simulate --shunt PORT:INSTANCE:CAPACITY_AH:CURRENT_A [--shunt ...]
+                         serve simulated SmartShunts on the bus until stopped
+  --version, --help";
+
+enum Source {
+    Dir(PathBuf),
+    File(PathBuf),
+}
+
+impl Source {
+    fn files(&self) -> Vec<(PathBuf, bool)> {
+        match self {
+            Source::Dir(d) => vec![(d.join("config.default.ini"), false), (d.join("config.ini"), false)],
+            Source::File(f) => vec![(f.clone(), true)],
+        }
+    }
+}
+
+fn load(source: &Source) -> Result<Loaded, ExitCode> {
+    Config::load(&source.files()).map_err(|errors| {
+        for e in &errors {
+            eprintln!("config error: {e}");
+        }
+        eprintln!("not starting: {} error(s) in the configuration", errors.len());
+        ExitCode::from(1)
+    })
+}
+
+fn init_logging(level: log::LevelFilter) {
+    // Under daemontools, multilog adds TAI64N stamps; wall-clock stamps only for a terminal.
+    let stamp = std::io::stdout().is_terminal();
+    let result = fern::Dispatch::new()
+        .level(level)
+        .format(move |out, msg, rec| {
+            let target = rec.target().rsplit("::").next().unwrap_or("");
+            if stamp {
+                out.finish(format_args!("{} {:<5} [{target}] {msg}", chrono::Local::now().format("%Y-%m-%d %H:%M:%S%.3f"), rec.level()))
+            } else {
+                out.finish(format_args!("{:<5} [{target}] {msg}", rec.level()))
+            }
+        })
+        .chain(std::io::stdout())
+        .apply();
+    if let Err(e) = result {
+        eprintln!("logging not set up: {e}");
+    }
+}
+
+fn run_daemon(source: &Source) -> ExitCode {
+    let loaded = match load(source) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    init_logging(loaded.config.log_level);
+    for w in &loaded.warnings {
+        log::warn!("config: {w}");
+    }
+    let exit = smol::block_on(async {
+        match zbus::Connection::system().await {
+            Ok(conn) => daemon::run(loaded.config, conn).await,
+            Err(e) => Exit::BusLost(format!("cannot connect to the system bus: {e}")),
+        }
+    });
+    match exit {
+        Exit::Stopped => ExitCode::SUCCESS,
+        Exit::NameTaken => {
+            log::error!("{exit}");
+            ExitCode::from(2)
+        }
+        Exit::BusLost(_) => {
+            log::error!("{exit}; exiting so the supervisor restarts us");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn check_config(source: &Source) -> ExitCode {
+    match load(source) {
+        Ok(loaded) => {
+            for w in &loaded.warnings {
+                println!("# warning: {w}");
+            }
+            print!("{}", loaded.config.describe());
+            ExitCode::SUCCESS
+        }
+        Err(code) => code,
+    }
+}
+
+fn status_cmd() -> ExitCode {
+    let result = smol::block_on(async {
+        let conn = zbus::Connection::system().await.map_err(|e| format!("cannot connect to the system bus: {e}"))?;
+        status::render(&conn).await
+    });
+    match result {
+        Ok(table) => {
+            print!("{table}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("the aggregate service is not available: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn parse_shunt(arg: &str) -> Result<(sim::ShuntSpec, f64), String> {
+    let f: Vec<&str> = arg.split(':').collect();
+    let [port, instance, capacity, current] = f[..] else { return Err(format!("'{arg}': expected PORT:INSTANCE:CAPACITY_AH:CURRENT_A")) };
+    let instance = instance.parse().map_err(|e| format!("'{arg}': instance: {e}"))?;
+    let capacity: u16 = capacity.parse().map_err(|e| format!("'{arg}': capacity: {e}"))?;
+    let current: f64 = current.parse().map_err(|e| format!("'{arg}': current: {e}"))?;
+    Ok((sim::ShuntSpec::new(port, instance, Some(capacity)), current))
+}
+
+fn simulate(args: &[String]) -> ExitCode {
+    let mut shunts = Vec::new();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match (a.as_str(), it.next()) {
+            ("--shunt", Some(v)) => match parse_shunt(v) {
+                Ok(s) => shunts.push(s),
+                Err(e) => {
+                    eprintln!("{e}");
+                    return ExitCode::from(1);
+                }
+            },
+            _ => {
+                eprintln!("{USAGE}");
+                return ExitCode::from(1);
+            }
+        }
+    }
+    init_logging(log::LevelFilter::Info);
+    let result: Result<(), String> = smol::block_on(async {
+        let address = std::env::var("DBUS_SYSTEM_BUS_ADDRESS").unwrap_or_else(|_| "unix:path=/var/run/dbus/system_bus_socket".into());
+        let mut running = Vec::new();
+        for (spec, current) in shunts {
+            let mut b = sim::Battery::new(f64::from(spec.capacity_ah.unwrap_or(100)), 80.0);
+            b.current = current;
+            let s = sim::SimShunt::start(&address, spec, Some(&b)).await.map_err(|e| e.to_string())?;
+            log::info!("simulating {} at {current} A", s.spec.service());
+            running.push((s, b));
+        }
+        // Keep the shunts alive: the time since full charge ticks like a real one's.
+        loop {
+            smol::Timer::after(Duration::from_secs(1)).await;
+            for (s, b) in &mut running {
+                b.since_full += 1.0;
+                s.set(b.readings()).await.map_err(|e| e.to_string())?;
+            }
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("simulate: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let exe_dir = std::env::current_exe().ok().and_then(|p| p.parent().map(Path::to_path_buf)).unwrap_or_else(|| PathBuf::from("."));
+    let mut source = Source::Dir(exe_dir);
+    let mut rest = args.as_slice();
+    loop {
+        match rest {
+            [flag, v, tail @ ..] if flag == "--config" => {
+                source = Source::File(PathBuf::from(v));
+                rest = tail;
+            }
+            [flag, v, tail @ ..] if flag == "--config-dir" => {
+                source = Source::Dir(PathBuf::from(v));
+                rest = tail;
+            }
+            _ => break,
+        }
+    }
+    match rest {
+        [] => run_daemon(&source),
+        [c] if c == "status" => status_cmd(),
+        [c] if c == "check-config" => check_config(&source),
+        [c, file] if c == "check-config" => check_config(&Source::File(PathBuf::from(file))),
+        [c, tail @ ..] if c == "demo" => match tail {
+            [] => demo::run(None),
+            [f, s] if f == "--duration" => match s.parse::<u64>() {
+                Ok(s) => demo::run(Some(Duration::from_secs(s))),
+                Err(_) => {
+                    eprintln!("--duration takes whole seconds");
+                    ExitCode::from(1)
+                }
+            },
+            _ => {
+                eprintln!("{USAGE}");
+                ExitCode::from(1)
+            }
+        },
+        [c, tail @ ..] if c == "simulate" => simulate(tail),
+        [c] if c == "--version" => {
+            println!("dbus-aggregate-smartshunts {}", env!("CARGO_PKG_VERSION"));
+            ExitCode::SUCCESS
+        }
+        [c] if c == "--help" || c == "-h" => {
+            println!("{USAGE}");
+            ExitCode::SUCCESS
+        }
+        _ => {
+            eprintln!("{USAGE}");
+            ExitCode::from(1)
+        }
+    }
+}
