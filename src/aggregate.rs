@@ -254,7 +254,8 @@ pub fn compute(members: &[Member], s: &Settings) -> Outputs {
         (paths::DC_MID_VOLTAGE_DEVIATION, None),
         (paths::SOC, soc),
         (paths::CONSUMED_AH, apply(Rule::Sum, &column(Q::ConsumedAh))),
-        (paths::TIME_TO_GO, time_to_go(remaining, current)),
+        // From the current at its published resolution, so noise below 0.1 A moves nothing.
+        (paths::TIME_TO_GO, time_to_go(remaining, current.map(|c| (c * 10.0).round() / 10.0))),
         (paths::CAPACITY, remaining),
         (paths::INSTALLED_CAPACITY, installed),
         (paths::HAS_TEMPERATURE, has(temperature.is_some())),

@@ -103,7 +103,12 @@ fn round(v: f64, scale: f64) -> f64 {
 /// Every path of a SmartShunt with its text format and initial value (vedirect-dbus 3.6x).
 fn shunt_paths(spec: &ShuntSpec) -> Vec<(&'static str, Format, Value)> {
     let service = spec.service();
-    let name = if spec.product_id == 0xC030 { "SmartShunt IP65 500A/50mV" } else { "SmartShunt 500A/50mV" };
+    let name = match spec.product_id {
+        0xC030 => "SmartShunt IP65 500A/50mV",
+        0xA38A => "SmartShunt 1000A/50mV",
+        0x0203..=0x0205 => "BMV-702",
+        _ => "SmartShunt 500A/50mV",
+    };
     let zero = || Value::Uint(0);
     let mut p = vec![
         ("/Mgmt/ProcessName", Format::Plain, Value::from("vedirect-dbus")),
