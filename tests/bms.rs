@@ -1,0 +1,182 @@
+//! Virtual-BMS mode on a private bus: simulated members overheat, freeze, raise each alarm, drop
+//! out and return, go stale, and all go stale; the published limits, texts and flags are
+//! checked after each step.
+
+mod common;
+
+use std::cell::Cell;
+use std::time::{Duration, Instant};
+
+use aggregate_shunts::publish::SERVICE_NAME;
+use aggregate_shunts::sim::{ShuntSpec, SimShunt};
+use aggregate_shunts::status::Items;
+use aggregate_shunts::venus::Value;
+use common::*;
+use smol::stream::StreamExt;
+use zbus::{MatchRule, MessageStream, message::Type};
+
+const SEC: Duration = Duration::from_secs(1);
+const BMS: &str = "DEVICE_MODE = virtual-bms\nMAX_CHARGE_VOLTAGE = 14.2\nMAX_CHARGE_CURRENT = 300\nMAX_DISCHARGE_CURRENT = 600\n";
+
+fn text(i: &Items, p: &str) -> String {
+    i.get(p).and_then(|(v, _)| v.as_str().map(str::to_owned)).unwrap_or_default()
+}
+
+/// Waits for `check` while keeping the `alive` members talking (their time-since-full-charge
+/// counter ticks, as a real shunt's does), so only the silent ones go stale.
+async fn wait(rig: &Rig, alive: &[&SimShunt], what: &str, check: impl Fn(&Items) -> bool) -> Items {
+    thread_local!(static TICK: Cell<u32> = const { Cell::new(5000) });
+    let deadline = Instant::now() + 6 * SEC;
+    let mut last = None;
+    while Instant::now() < deadline {
+        let n = TICK.with(|t| {
+            t.set(t.get() + 1);
+            t.get()
+        });
+        for s in alive {
+            s.set([("/History/TimeSinceLastFullCharge", Value::Uint(n))]).await.unwrap();
+        }
+        if let Ok(items) = rig.items().await {
+            if check(&items) {
+                return items;
+            }
+            last = Some(items);
+        }
+        smol::Timer::after(Duration::from_millis(50)).await;
+    }
+    panic!("timed out waiting for {what}; last: {:?}", last.map(|i| sorted(&i).into_iter().filter(|(p, _)| p.starts_with("/Info") || p.starts_with("/Io") || p.starts_with("/System")).collect::<Vec<_>>()));
+}
+
+fn limits(ccl: f64, dcl: f64) -> impl Fn(&Items) -> bool {
+    move |i| close(num(i, "/Info/MaxChargeCurrent"), ccl, 0.05) && close(num(i, "/Info/MaxDischargeCurrent"), dcl, 0.05)
+}
+
+fn spec(port: &str, instance: u32, name: &str) -> ShuntSpec {
+    ShuntSpec { custom_name: name.into(), has_temperature: true, ..ShuntSpec::new(port, instance, Some(200)) }
+}
+
+fn warm(capacity: f64) -> aggregate_shunts::sim::Battery {
+    let mut b = battery(capacity, 70.0, -5.0);
+    b.temperature = Some(20.0);
+    b
+}
+
+#[test]
+fn every_hazard_on_the_bus() {
+    run(async {
+        let mut rig = Rig::new("bms").await;
+        let b1 = rig.shunt_spec(spec("ttyS5", 279, "Battery 1"), &warm(200.0)).await;
+        let b2 = rig.shunt_spec(spec("ttyS6", 280, "Battery 2"), &warm(200.0)).await;
+        let rule = MatchRule::builder().msg_type(Type::Signal).member("NameOwnerChanged").unwrap().arg(0, SERVICE_NAME).unwrap().build();
+        let mut owners = MessageStream::for_match_rule(rule, &rig.client, None).await.unwrap();
+        let mut d = rig.daemon(&format!("{BMS}STALE_TIMEOUT = 2\nOFFLINE_GRACE = 2\nBMS_HOLD_TIME = 0\nBMS_RAMP_TIME = 0\n"));
+        owners.next().await;
+        let first = rig.items().await.unwrap();
+        assert!(close(num(&first, "/Info/MaxChargeVoltage"), 14.2, 1e-9), "CVL valid in the first GetItems");
+        assert_eq!(val(&first, "/ProductId"), Value::Uint(0xBA77));
+        assert_eq!(val(&first, "/CustomName"), Value::from("Aggregate BMS"));
+        let both = [&b1, &b2];
+
+        let i = wait(&rig, &both, "full limits", limits(300.0, 600.0)).await;
+        assert_eq!(val(&i, "/Io/AllowToCharge"), Value::Uint(1));
+        assert_eq!(val(&i, "/Io/AllowToDischarge"), Value::Uint(1));
+        assert_eq!(text(&i, "/Info/ChargeLimitation"), "Configured limit 300 A");
+
+        // Read-only for other processes.
+        assert_eq!(rig.set_value("/Info/MaxChargeCurrent", Value::Double(1000.0)).await, 1);
+        assert_eq!(rig.set_value("/Info/MaxChargeVoltage", Value::Double(15.0)).await, 1);
+        assert_eq!(rig.set_value("/Io/AllowToCharge", Value::Uint(1)).await, 1);
+
+        // (member, changes, expected CCL, DCL, words in the charge / discharge text)
+        let hazards: [(&SimShunt, Vec<(&str, Value)>, f64, f64, &str, &str); 7] = [
+            (&b2, vec![("/Dc/0/Temperature", Value::Double(46.0))], 0.0, 600.0, "Battery 2 too hot to charge (46.0 °C > 45.0 °C)", "Configured"),
+            (&b2, vec![("/Dc/0/Temperature", Value::Double(3.1))], 0.0, 600.0, "Battery 2 too cold to charge (3.1 °C < 5.0 °C)", "Configured"),
+            (&b1, vec![("/Dc/0/Temperature", Value::Double(-25.0))], 0.0, 0.0, "Battery 1 too cold to charge", "Battery 1 too cold to discharge"),
+            (&b1, vec![("/Alarms/HighVoltage", Value::Uint(2))], 0.0, 600.0, "Battery 1 high-voltage alarm", "Configured"),
+            (&b2, vec![("/Alarms/HighTemperature", Value::Uint(1))], 0.0, 600.0, "Battery 2 high-temperature alarm", "Configured"),
+            (&b1, vec![("/Alarms/LowVoltage", Value::Uint(2))], 300.0, 0.0, "Configured", "Battery 1 low-voltage alarm"),
+            (&b2, vec![("/Alarms/LowSoc", Value::Uint(2))], 300.0, 0.0, "Configured", "Battery 2 low-SoC alarm"),
+        ];
+        for (who, changes, ccl, dcl, ctext, dtext) in hazards {
+            let restore: Vec<(&str, Value)> = changes.iter().map(|(p, _)| (*p, if p.starts_with("/Alarms") { Value::Uint(0) } else { Value::Double(20.0) })).collect();
+            who.set(changes.clone()).await.unwrap();
+            let i = wait(&rig, &both, ctext, limits(ccl, dcl)).await;
+            assert!(text(&i, "/Info/ChargeLimitation").contains(ctext), "{}", text(&i, "/Info/ChargeLimitation"));
+            assert!(text(&i, "/Info/DischargeLimitation").contains(dtext), "{}", text(&i, "/Info/DischargeLimitation"));
+            assert_eq!(val(&i, "/Io/AllowToCharge"), Value::Uint(u32::from(ccl > 0.0)));
+            assert_eq!(val(&i, "/Io/AllowToDischarge"), Value::Uint(u32::from(dcl > 0.0)));
+            assert!(close(num(&i, "/Info/MaxChargeVoltage"), 14.2, 1e-9));
+            if ccl == 0.0 {
+                assert_eq!(val(&i, "/System/NrOfModulesBlockingCharge"), Value::Uint(1));
+            }
+            who.set(restore).await.unwrap();
+            wait(&rig, &both, "recovery", limits(300.0, 600.0)).await;
+        }
+
+        // Battery 2 drops out: half the current each way; it returns: full again.
+        b2.stop().await.unwrap();
+        let i = wait(&rig, &[&b1], "one of two", limits(150.0, 300.0)).await;
+        assert!(text(&i, "/Info/ChargeLimitation").contains("1 of 2 members present"), "{}", text(&i, "/Info/ChargeLimitation"));
+        let b2 = rig.shunt_spec(spec("ttyS6", 280, "Battery 2"), &warm(200.0)).await;
+        wait(&rig, &[&b1, &b2], "both back", limits(300.0, 600.0)).await;
+
+        // Battery 2 goes stale while staying on the bus.
+        wait(&rig, &[&b1], "a stale member", limits(150.0, 300.0)).await;
+        wait(&rig, &[&b1, &b2], "fresh again", limits(300.0, 600.0)).await;
+
+        // All go stale: charging stops at once; discharging after the grace period.
+        let i = wait(&rig, &[], "no fresh data", |i| close(num(i, "/Info/MaxChargeCurrent"), 0.0, 0.05)).await;
+        assert!(text(&i, "/Info/ChargeLimitation").contains("no fresh data from any member"));
+        assert!(close(num(&i, "/Info/MaxDischargeCurrent"), 600.0, 0.05), "discharge held through the grace period");
+        let i = wait(&rig, &[], "all lost", limits(0.0, 0.0)).await;
+        assert!(text(&i, "/Info/DischargeLimitation").contains("every member lost"));
+        assert!(close(num(&i, "/Info/MaxChargeVoltage"), 14.2, 1e-9), "still a BMS");
+        wait(&rig, &both_of(&b1, &b2), "back", limits(300.0, 600.0)).await;
+
+        // A stop leaves charging stopped behind.
+        let owner = zbus::fdo::DBusProxy::new(&rig.client).await.unwrap().get_name_owner(SERVICE_NAME.try_into().unwrap()).await.unwrap();
+        let rule = MatchRule::builder().msg_type(Type::Signal).sender(owner.as_str()).unwrap().member("ItemsChanged").unwrap().build();
+        let mut changes = MessageStream::for_match_rule(rule, &rig.client, Some(64)).await.unwrap();
+        assert_eq!(d.stop(), Some(0));
+        let mut saw = false;
+        while let Some(Some(Ok(m))) = smol::future::block_on(smol::future::poll_once(changes.next())) {
+            let body: std::collections::HashMap<String, std::collections::HashMap<String, zbus::zvariant::OwnedValue>> = m.body().deserialize().unwrap();
+            if let Some(e) = body.get("/Info/MaxChargeCurrent") {
+                saw |= Value::decode(&e["Value"]).unwrap() == Value::Double(0.0);
+            }
+        }
+        assert!(saw, "CCL 0 published before exiting");
+    });
+}
+
+fn both_of<'a>(a: &'a SimShunt, b: &'a SimShunt) -> [&'a SimShunt; 2] {
+    [a, b]
+}
+
+#[test]
+fn a_reopened_direction_ramps_up() {
+    run(async {
+        let mut rig = Rig::new("ramp").await;
+        let b1 = rig.shunt_spec(spec("ttyS5", 279, "Battery 1"), &warm(200.0)).await;
+        let _d = rig.daemon(&format!("{BMS}BMS_HOLD_TIME = 1\nBMS_RAMP_TIME = 4\n"));
+        wait(&rig, &[&b1], "full limits", limits(300.0, 600.0)).await;
+        b1.set([("/Dc/0/Temperature", Value::Double(2.0))]).await.unwrap();
+        wait(&rig, &[&b1], "blocked", |i| close(num(i, "/Info/MaxChargeCurrent"), 0.0, 0.05)).await;
+        // Inside the margin (5 + 2 °C): still blocked.
+        b1.set([("/Dc/0/Temperature", Value::Double(6.0))]).await.unwrap();
+        smol::Timer::after(2 * SEC).await;
+        assert!(close(num(&rig.items().await.unwrap(), "/Info/MaxChargeCurrent"), 0.0, 0.05));
+        b1.set([("/Dc/0/Temperature", Value::Double(10.0))]).await.unwrap();
+        let i = wait(&rig, &[&b1], "ramping", |i| num(i, "/Info/MaxChargeCurrent").is_some_and(|c| c > 10.0 && c < 290.0)).await;
+        assert!(text(&i, "/Info/ChargeLimitation").starts_with("Ramping up"), "{}", text(&i, "/Info/ChargeLimitation"));
+        wait(&rig, &[&b1], "full again", limits(300.0, 600.0)).await;
+    });
+}
+
+#[test]
+fn virtual_bms_refuses_to_start_without_a_charge_voltage() {
+    let mut rig = smol::block_on(Rig::new("nocvl"));
+    let mut d = rig.daemon("DEVICE_MODE = virtual-bms\nMAX_CHARGE_CURRENT = 300\nMAX_DISCHARGE_CURRENT = 600\n");
+    assert_eq!(d.wait(5 * SEC), Some(1));
+    assert!(d.log_text().contains("MAX_CHARGE_VOLTAGE"), "{}", d.log_text());
+}
