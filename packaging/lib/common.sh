@@ -1,0 +1,289 @@
+# shellcheck shell=sh
+# shellcheck disable=SC2034  # the variables are used by the scripts sourcing this
+# Shared helpers for install.sh, enable.sh, disable.sh, restart.sh,
+# uninstall.sh, get-logs.sh, rc/boot.sh and the SetupHelper `setup` script.
+#
+# Plain POSIX sh: it must work under busybox ash on Venus OS and under dash.
+# Every path below is prefixed with $ROOT (empty on a GX device), so the whole
+# life cycle can be exercised in a scratch directory:
+#     ROOT=/tmp/fakeroot ./install.sh
+# Functions are prefixed agg_ so they cannot clash with SetupHelper's helpers
+# when `setup` sources this file.
+
+PKG=dbus-aggregate-smartshunts
+ROOT=${ROOT:-}
+ROOT=${ROOT%/}
+
+DEVICE_DIR="/data/$PKG"                   # install dir as the device sees it
+DEST="$ROOT$DEVICE_DIR"                   # install dir as this script sees it
+SERVICE="$ROOT/service/$PKG"              # daemontools entry (tmpfs on Venus)
+SERVICE_TMP="$ROOT/service/.$PKG.new"     # svscan ignores names starting with '.'
+RC_LOCAL="$ROOT/data/rc.local"
+RC_LOCAL_DISABLED="$ROOT/data/rc.local.disabled"   # GUI "disable system hooks"
+LOG_DIR="$ROOT/var/log/$PKG"
+SETUPHELPER_SERVICE="$ROOT/opt/victronenergy/service/$PKG"
+
+DISABLED_MARK="$DEST/disabled"            # persistent "stay off" flag (disable.sh)
+INSTALLED_LIST="$DEST/.installed-files"   # payload of the installed version
+INSTALLED_VERSION="$DEST/.installed-version"  # survives unpacking a tarball over $DEST
+RC_CREATED_MARK="$DEST/.created-rc-local" # we created rc.local, so we may delete it
+BOOT_LOG="$DEST/boot.log"                 # output of the last boot hook run
+
+# The one line install.sh puts into /data/rc.local. HOOK_TAG identifies it
+# (also lines written by other versions of this package).
+HOOK_TAG="# $PKG boot hook"
+HOOK_LINE="if [ -x $DEVICE_DIR/rc/boot.sh ]; then $DEVICE_DIR/rc/boot.sh; fi $HOOK_TAG (see $DEVICE_DIR/README.md)"
+
+AGG_WAIT=${AGG_WAIT:-15}   # seconds to wait for the service to come up
+
+agg_say()  { printf '%s\n' "$*"; }
+agg_warn() { printf 'WARNING: %s\n' "$*" >&2; }
+agg_die()  { printf 'ERROR: %s\n' "$*" >&2; exit 1; }
+
+agg_version() { head -n 1 "${1:-$DEST}/version" 2>/dev/null || echo "v?"; }
+
+# Machine name; AGG_MACHINE overrides `uname -m` (tests run on x86_64).
+agg_machine() { printf '%s\n' "${AGG_MACHINE:-$(uname -m)}"; }
+
+# Which of the shipped binaries runs here. ARMv6 is deliberately not mapped:
+# the armv7 binary would die with SIGILL there, and no Venus OS machine is ARMv6.
+agg_arch() {
+    case "$(agg_machine)" in
+        armv7*|armv8l) echo armv7 ;;      # armv8l: 32-bit userland on a 64-bit core
+        aarch64|arm64) echo aarch64 ;;
+        *) return 1 ;;
+    esac
+}
+
+agg_bin() {
+    _arch=$(agg_arch) || return 1
+    printf '%s\n' "$DEST/bin/$_arch/$PKG"
+}
+
+agg_is_installed() { [ -f "$DEST/service/run" ] && [ -d "$DEST/bin" ]; }
+
+agg_setuphelper_managed() { [ -e "$SETUPHELPER_SERVICE" ]; }
+
+# Copy $1 to $2 without ever exposing a half-written file: a running binary or
+# run script keeps its old inode, readers see either the old or the new file.
+agg_copy_atomic() {
+    mkdir -p "$(dirname "$2")"
+    cp -p "$1" "$2.new.$$" && mv -f "$2.new.$$" "$2"
+}
+
+# ---------------------------------------------------------------- config -----
+
+agg_ensure_config() {
+    [ -e "$DEST/config.ini" ] && return 0
+    cat > "$DEST/config.ini" <<CFG
+# Your settings for $PKG. This file is never overwritten by
+# install.sh or an upgrade. Every setting and its default value is listed in
+# config.default.ini next to this file: copy the lines you want to change to
+# here, edit them, then run $DEVICE_DIR/restart.sh
+CFG
+    agg_say "created $DEVICE_DIR/config.ini (empty: all defaults)"
+}
+
+# Run the installed binary's check-config on the installed config pair. Prints
+# the errors and returns 1 when the config is broken or the binary cannot run.
+agg_check_config() {
+    _bin=$(agg_bin) || { agg_warn "unsupported machine '$(agg_machine)'"; return 1; }
+    [ -x "$_bin" ] || { agg_warn "missing $_bin"; return 1; }
+    if _out=$("$_bin" --config-dir "$DEST" check-config 2>&1); then
+        return 0
+    else
+        _rc=$?
+    fi
+    if [ "$_rc" -ge 126 ]; then
+        agg_warn "cannot run $_bin on this machine (exit $_rc)"
+    else
+        agg_warn "configuration in $DEVICE_DIR has errors:"
+    fi
+    printf '%s\n' "$_out" | sed 's/^/    /' >&2
+    return 1
+}
+
+# --------------------------------------------------------- daemontools -------
+
+agg_svc() {
+    command -v svc >/dev/null 2>&1 || { agg_warn "svc not found, cannot run: svc $*"; return 1; }
+    svc "$@"
+}
+
+agg_svstat() { svstat "$SERVICE" 2>/dev/null || true; }
+
+agg_is_up() { case "$(agg_svstat)" in *": up "*) return 0 ;; esac; return 1; }
+
+# Wait until the service has been up for at least 2 seconds (so a daemon that
+# exits right after starting is not reported as running).
+agg_wait_up() {
+    _i=0
+    while [ "$_i" -lt "$AGG_WAIT" ]; do
+        _st=$(agg_svstat)
+        case "$_st" in
+            *": up "*)
+                _secs=$(printf '%s\n' "$_st" | sed -n 's/.*) \([0-9]*\) seconds.*/\1/p')
+                if [ "${_secs:-0}" -ge 2 ]; then agg_say "$_st"; return 0; fi ;;
+        esac
+        sleep 1
+        _i=$((_i + 1))
+    done
+    agg_warn "service did not stay up within ${AGG_WAIT}s: $(agg_svstat)"
+    agg_warn "see the log: $DEVICE_DIR/get-logs.sh"
+    return 1
+}
+
+# Ask supervise (of the service and of its logger) to stop and exit, then wait
+# until both are gone. Only our own service directory is addressed.
+agg_supervise_exit() {
+    [ -e "$SERVICE" ] || return 0
+    agg_svc -dx "$SERVICE" || true
+    [ -d "$SERVICE/log" ] && { agg_svc -dx "$SERVICE/log" || true; }
+    _i=0
+    while [ "$_i" -lt 10 ]; do
+        if ! command -v svok >/dev/null 2>&1; then sleep 1; return 0; fi
+        _busy=0
+        svok "$SERVICE" 2>/dev/null && _busy=1
+        [ -d "$SERVICE/log" ] && svok "$SERVICE/log" 2>/dev/null && _busy=1
+        [ "$_busy" -eq 0 ] && return 0
+        sleep 1
+        _i=$((_i + 1))
+    done
+    agg_warn "supervise for $SERVICE did not exit"
+}
+
+# Create or refresh /service/$PKG as a COPY of $DEST/service.
+#
+# Why a copy and not a symlink to $DEST/service: /service is a tmpfs on Venus
+# OS, so with a copy the supervise/ state directories that daemontools creates
+# inside the entry live in RAM and start clean at every boot, nothing is ever
+# written to the /data flash by supervise, and an upgrade can replace the
+# files in $DEST without pulling a directory out from under a running
+# supervise. This is also what Venus does for its own services (copied from
+# /opt/victronenergy/service) and what SetupHelper does. The copied run script
+# is a thin wrapper that execs the binary in $DEST, so it never goes stale.
+#
+# Sets AGG_CREATED=1 when the entry was newly created (svscan starts it within
+# about 5 s), AGG_LOG_CHANGED=1 when an existing log/run was replaced.
+agg_service_install() {
+    AGG_CREATED=0
+    AGG_LOG_CHANGED=0
+    if [ ! -f "$DEST/service/run" ] || [ ! -f "$DEST/service/log/run" ]; then
+        agg_warn "missing $DEST/service/run or log/run"
+        return 1
+    fi
+    mkdir -p "$ROOT/service"
+    if [ -L "$SERVICE" ]; then
+        # e.g. the Python original linked /service/$PKG to /data/apps/...
+        agg_warn "replacing the symlink $SERVICE -> $(readlink "$SERVICE")"
+        agg_supervise_exit
+        rm -f "$SERVICE"
+    fi
+    if [ -d "$SERVICE" ]; then
+        cmp -s "$DEST/service/run" "$SERVICE/run" ||
+            agg_copy_atomic "$DEST/service/run" "$SERVICE/run"
+        if ! cmp -s "$DEST/service/log/run" "$SERVICE/log/run"; then
+            agg_copy_atomic "$DEST/service/log/run" "$SERVICE/log/run"
+            AGG_LOG_CHANGED=1
+        fi
+    else
+        rm -rf "$SERVICE_TMP"
+        mkdir -p "$SERVICE_TMP/log"
+        cp -p "$DEST/service/run" "$SERVICE_TMP/run"
+        cp -p "$DEST/service/log/run" "$SERVICE_TMP/log/run"
+        [ -e "$DISABLED_MARK" ] && : > "$SERVICE_TMP/down"
+        mv "$SERVICE_TMP" "$SERVICE"
+        AGG_CREATED=1
+    fi
+    if [ -e "$DISABLED_MARK" ]; then
+        : > "$SERVICE/down"
+    else
+        rm -f "$SERVICE/down"
+    fi
+}
+
+agg_service_remove() {
+    [ -e "$SERVICE" ] || [ -L "$SERVICE" ] || { rm -rf "$SERVICE_TMP"; return 0; }
+    [ -d "$SERVICE" ] && [ ! -L "$SERVICE" ] && : > "$SERVICE/down"
+    agg_supervise_exit
+    rm -rf "$SERVICE" "$SERVICE_TMP"
+    agg_say "removed $SERVICE"
+}
+
+# ------------------------------------------------------------ boot hook ------
+
+# The file the hook belongs in: /data/rc.local, or rc.local.disabled when the
+# GUI's "disable system hooks" has renamed it (the hook then becomes active
+# again when the user re-enables the hooks).
+agg_hook_file() {
+    if [ ! -e "$RC_LOCAL" ] && [ -e "$RC_LOCAL_DISABLED" ]; then
+        echo "$RC_LOCAL_DISABLED"
+    else
+        echo "$RC_LOCAL"
+    fi
+}
+
+# Ensure the file holds exactly one hook line (the current one), placed right
+# after the shebang so that an `exit 0` further down cannot skip it.
+agg_hook_ensure() {
+    _f=$(agg_hook_file)
+    if [ -f "$_f" ] && grep -qxF "$HOOK_LINE" "$_f" &&
+        [ "$(grep -cF "$HOOK_TAG" "$_f")" -eq 1 ]; then
+        [ -x "$_f" ] || chmod 755 "$_f"
+        return 0
+    fi
+    mkdir -p "$(dirname "$_f")"
+    _tmp="$_f.tmp.$$"
+    if [ -s "$_f" ]; then
+        awk -v line="$HOOK_LINE" -v tag="$HOOK_TAG" '
+            index($0, tag) { next }
+            !done && FNR == 1 && /^#!/ { print; print line; done = 1; next }
+            !done { print line; done = 1 }
+            { print }
+            END { if (!done) print line }' "$_f" > "$_tmp"
+    else
+        [ -e "$_f" ] || : > "$RC_CREATED_MARK"
+        printf '#!/bin/sh\n%s\n' "$HOOK_LINE" > "$_tmp"
+    fi
+    chmod 755 "$_tmp"
+    mv -f "$_tmp" "$_f"
+    agg_say "boot hook added to ${_f#"$ROOT"}"
+    [ "$_f" = "$RC_LOCAL_DISABLED" ] &&
+        agg_warn "system hooks are disabled in the GUI (/data/rc.local.disabled): the service will not come back after a reboot until you enable them again (Settings > General > Modification checks)"
+    return 0
+}
+
+# Remove our line(s) from rc.local and rc.local.disabled; delete the file if we
+# created it and nothing but the shebang is left.
+agg_hook_remove() {
+    for _f in "$RC_LOCAL" "$RC_LOCAL_DISABLED"; do
+        [ -f "$_f" ] || continue
+        if grep -qF "$HOOK_TAG" "$_f"; then
+            _tmp="$_f.tmp.$$"
+            grep -vF "$HOOK_TAG" "$_f" > "$_tmp" || true
+            chmod 755 "$_tmp"
+            mv -f "$_tmp" "$_f"
+            agg_say "boot hook removed from ${_f#"$ROOT"}"
+        fi
+        if [ -e "$RC_CREATED_MARK" ] &&
+            ! grep -qvE '^(#!.*|[[:space:]]*)$' "$_f"; then
+            rm -f "$_f"
+            agg_say "removed ${_f#"$ROOT"} (it was created by install.sh and is now empty)"
+        fi
+    done
+    rm -f "$RC_CREATED_MARK"
+}
+
+# Lines of a file list that are safe relative paths inside $DEST.
+agg_list_files() {
+    [ -f "$1" ] || return 0
+    grep -v -e '^/' -e '\.\./' -e '^\.\.$' -e '^$' "$1" || true
+}
+
+# Remove now-empty directories below $DEST, deepest first.
+agg_prune_dirs() {
+    [ -d "$DEST" ] || return 0
+    find "$DEST" -depth -type d | while IFS= read -r _d; do
+        rmdir "$_d" 2>/dev/null || true
+    done
+}

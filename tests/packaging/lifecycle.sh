@@ -1,0 +1,463 @@
+#!/bin/sh
+# Life cycle of the device scripts in a scratch root, without a device:
+#   tarball layout -> install -> install again -> config change + restart
+#   (good and broken config) -> disable -> reboot -> enable -> reboot ->
+#   refused upgrade (broken config) -> upgrade from /tmp -> upgrade unpacked
+#   over the install dir while disabled -> uninstall --keep-config -> uninstall
+# plus: existing /data/rc.local with `exit 0`, GUI-disabled hooks
+# (rc.local.disabled), a leftover symlink of the Python original, the
+# service/run arch selection, service/log/run with the real multilog, get-logs.
+#
+# daemontools is replaced by stubs (svc, svstat, svok) that log every call and
+# keep a little state, the daemon by a shell script whose check-config
+# rejects config.ini lines starting with BROKEN. The release tarballs are made
+# by packaging/dist.sh from those fake binaries, so nothing here needs the Rust
+# build.
+#
+#   tests/packaging/lifecycle.sh              scripts under /bin/sh + host tools
+#   tests/packaging/lifecycle.sh --busybox    scripts under busybox sh with busybox
+#                                             applets first on PATH (as on Venus)
+set -eu
+
+PKG=dbus-aggregate-smartshunts
+repo=$(cd "$(dirname "$0")/../.." && pwd)
+
+mode=host
+SH="sh"
+case "${1:-}" in
+    --busybox) mode=busybox; SH="busybox sh" ;;
+    "") ;;
+    *) echo "usage: $0 [--busybox]" >&2; exit 2 ;;
+esac
+if [ "$mode" = busybox ] && ! command -v busybox >/dev/null 2>&1; then
+    echo "lifecycle: FAIL: busybox not installed (packaging/ensure-tools.sh)" >&2
+    exit 1
+fi
+
+T=$(mktemp -d "${TMPDIR:-/tmp}/lifecycle.XXXXXX")
+trap 'rm -rf "$T"' EXIT
+CALLS="$T/calls.log"
+export CALLS
+: > "$CALLS"
+HOST_PATH=$PATH   # dist.sh runs on the build host, with its GNU tools
+
+n=0
+step() { n=$((n + 1)); printf '[lifecycle/%s] %2d. %s\n' "$mode" "$n" "$*"; }
+fail() {
+    printf '[lifecycle/%s] FAIL: %s\n' "$mode" "$*" >&2
+    if [ -s "$T/out" ]; then echo "--- last script output:" >&2; sed 's/^/    /' "$T/out" >&2; fi
+    echo "--- daemontools calls:" >&2; tail -n 15 "$CALLS" | sed 's/^/    /' >&2
+    exit 1
+}
+ok_file()   { [ -f "$1" ] || fail "expected file ${1#"$T"/}"; }
+no_path()   { if [ -e "$1" ] || [ -L "$1" ]; then fail "expected ${1#"$T"/} to be absent"; fi; }
+ok_realdir() { if [ ! -d "$1" ] || [ -L "$1" ]; then fail "$1 must be a directory (a copy), not a symlink"; fi; }
+ok_exec()   { [ -x "$1" ] || fail "expected ${1#"$T"/} to be executable"; }
+ok_same()   { cmp -s "$1" "$2" || fail "${1#"$T"/} differs from ${2#"$T"/}"; }
+ok_grep()   { grep -q -- "$1" "$2" || fail "'$1' not found in ${2#"$T"/}"; }
+no_grep()   { ! grep -q -- "$1" "$2" || fail "'$1' unexpectedly found in ${2#"$T"/}"; }
+ok_count()  { c=$(grep -cF -- "$1" "$2" || true); [ "$c" -eq "$3" ] || fail "'$1' occurs $c times in ${2#"$T"/}, expected $3"; }
+ok_call()   { grep -qxF -- "$1" "$CALLS" || fail "expected daemontools call: $1"; }
+no_call()   { ! grep -q -- "$1" "$CALLS" || fail "unexpected daemontools call matching: $1"; }
+reset_calls() { : > "$CALLS"; }
+# run_ok / run_fails SCRIPT ARGS...: run a device script with the shell under test
+run_ok()    { if ! $SH "$@" > "$T/out" 2>&1; then fail "$* exited non-zero"; fi; }
+run_fails() { if $SH "$@" > "$T/out" 2>&1; then fail "$* should have failed"; fi; }
+
+# --- stubs ---------------------------------------------------------------------
+mkdir -p "$T/stubs"
+cat > "$T/stubs/svc" <<'EOF'
+#!/bin/sh
+# svc stub: log, and remember what supervise would do
+echo "svc $*" >> "$CALLS"
+opt=$1; shift
+for d in "$@"; do
+    [ -d "$d" ] || { echo "svc: warning: unable to control $d: file does not exist" >&2; exit 111; }
+    mkdir -p "$d/supervise"
+    case "$opt" in
+        *x*) echo exited > "$d/supervise/stub-state" ;;
+        *d*) echo down > "$d/supervise/stub-state" ;;
+        *u*|*t*) echo up > "$d/supervise/stub-state" ;;
+    esac
+done
+EOF
+cat > "$T/stubs/svstat" <<'EOF'
+#!/bin/sh
+# svstat stub; without state it answers what svscan + supervise would show
+echo "svstat $*" >> "$CALLS"
+for d in "$@"; do
+    st=""
+    [ -f "$d/supervise/stub-state" ] && st=$(cat "$d/supervise/stub-state")
+    if [ -z "$st" ]; then
+        if [ ! -d "$d" ]; then st=missing; elif [ -e "$d/down" ]; then st=down; else st=up; fi
+    fi
+    case "$st" in
+        up) echo "$d: up (pid 4242) 12 seconds" ;;
+        down) echo "$d: down 7 seconds, normally up" ;;
+        *) echo "svstat: warning: unable to open $d/supervise/ok: file does not exist" ;;
+    esac
+done
+EOF
+cat > "$T/stubs/svok" <<'EOF'
+#!/bin/sh
+echo "svok $*" >> "$CALLS"
+[ -d "$1" ] || exit 1
+[ "$(cat "$1/supervise/stub-state" 2>/dev/null)" != exited ]
+EOF
+printf '#!/bin/sh\nexit 0\n' > "$T/stubs/sleep"   # keep the wait loops fast
+chmod +x "$T/stubs/"*
+
+if [ "$mode" = busybox ]; then
+    mkdir -p "$T/bb"
+    bb=$(command -v busybox)
+    for a in $(busybox --list); do
+        case "$a" in svc|svok|sleep|"[["|busybox) continue ;; esac
+        ln -s "$bb" "$T/bb/$a"
+    done
+    PATH="$T/stubs:$T/bb:$PATH"
+else
+    PATH="$T/stubs:$PATH"
+fi
+export PATH
+export AGG_MACHINE=armv7l AGG_WAIT=3
+
+# --- fake daemon and tarballs ----------------------------------------------------
+fake_bin() {   # fake_bin VERSION FILE
+    cat > "$2" <<EOF
+#!/bin/sh
+# fake $PKG $1 for packaging tests
+dir=.
+if [ "\${1:-}" = --config-dir ]; then dir=\$2; shift 2; fi
+case "\${1:-}" in
+    check-config)
+        if grep -n '^BROKEN' "\$dir/config.ini" 2>/dev/null; then
+            echo "\$dir/config.ini: unknown key BROKEN"; exit 1
+        fi
+        echo "config ok ($1)"; exit 0 ;;
+    *) echo "fake daemon $1"; exit 0 ;;
+esac
+EOF
+    chmod 755 "$2"
+}
+cfg_default="$repo/config.default.ini"
+if [ ! -f "$cfg_default" ]; then
+    cfg_default="$T/config.default.ini"
+    printf '[DEFAULT]\n# stand-in: the repository has no config.default.ini yet\n' > "$cfg_default"
+fi
+for v in 0.1.0 0.1.1 0.1.2; do
+    fake_bin "$v" "$T/fake-$v"
+    PATH=$HOST_PATH "$repo/packaging/dist.sh" --version "$v" --bin-armv7 "$T/fake-$v" --bin-aarch64 "$T/fake-$v" \
+        --config-default "$cfg_default" --out "$T/dist" > "$T/out" 2>&1 || fail "dist.sh --version $v"
+done
+tb1="$T/dist/$PKG-0.1.0.tar.gz"
+tb2="$T/dist/$PKG-0.1.1.tar.gz"
+tb3="$T/dist/$PKG-0.1.2.tar.gz"
+
+ROOT="$T/root"
+export ROOT
+D="$ROOT/data/$PKG"
+S="$ROOT/service/$PKG"
+RC="$ROOT/data/rc.local"
+
+# simulated boot: a fresh, empty /service tmpfs, then /data/rc.local runs
+reboot() {
+    rm -rf "$ROOT/service"
+    mkdir -p "$ROOT/service"
+    sed "s#/data/#$ROOT/data/#g" "$RC" > "$T/rc.local.run"
+    $SH "$T/rc.local.run" > "$T/out" 2>&1 || fail "rc.local failed at boot"
+}
+
+# ==================================================================================
+step "tarball layout: one top dir, scripts executable, SetupHelper files"
+mkdir -p "$T/list"
+tar -xzf "$tb1" -C "$T/list"
+[ "$(ls "$T/list")" = "$PKG" ] || fail "tarball must hold exactly $PKG/"
+P="$T/list/$PKG"
+for f in bin/armv7/$PKG bin/aarch64/$PKG install.sh enable.sh disable.sh restart.sh \
+    uninstall.sh get-logs.sh rc/boot.sh service/run service/log/run setup \
+    services/$PKG/run services/$PKG/log/run; do
+    ok_exec "$P/$f"
+done
+for f in config.default.ini lib/common.sh version gitHubInfo README.md LICENSE MANIFEST; do
+    ok_file "$P/$f"
+done
+[ "$(cat "$P/version")" = v0.1.0 ] || fail "version file is '$(cat "$P/version")', expected v0.1.0"
+grep -qx '[A-Za-z0-9_.-]*:latest' "$P/gitHubInfo" || fail "gitHubInfo '$(cat "$P/gitHubInfo")'"
+ok_same "$P/service/run" "$P/services/$PKG/run"
+ok_same "$P/service/log/run" "$P/services/$PKG/log/run"
+(cd "$P" && find . -type f | sed 's#^\./##' | LC_ALL=C sort) > "$T/files"
+LC_ALL=C sort "$P/MANIFEST" | cmp -s - "$T/files" || fail "MANIFEST does not list exactly the files in the tarball"
+ok_grep "exec 2>&1" "$P/service/run"
+ok_grep "exec softlimit " "$P/service/run"
+ok_grep "exec multilog t s25000 n4 /var/log/$PKG" "$P/service/log/run"
+
+# ==================================================================================
+step "install (unpacked into /data): files, config.ini, /service copy, boot hook"
+mkdir -p "$ROOT/data" "$ROOT/service" "$ROOT/var/log"
+tar -xzf "$tb1" -C "$ROOT/data"
+# pretend an older version shipped a file that 0.1.1 no longer has
+echo "old" > "$D/obsolete-helper.sh"
+echo "obsolete-helper.sh" >> "$D/MANIFEST"
+run_ok "$D/install.sh"
+ok_grep "^installed $PKG v0.1.0 (armv7)" "$T/out"
+ok_file "$D/config.ini"
+ok_file "$D/.installed-files"
+ok_realdir "$S"
+ok_same "$D/service/run" "$S/run"
+ok_same "$D/service/log/run" "$S/log/run"
+no_path "$S/down"
+no_path "$ROOT/service/.$PKG.new"
+ok_exec "$RC"
+[ "$(head -n 1 "$RC")" = "#!/bin/sh" ] || fail "rc.local must start with a shebang"
+ok_count "# $PKG boot hook" "$RC" 1
+ok_grep "/data/$PKG/rc/boot.sh" "$RC"
+no_call "svc -t"
+ok_call "svstat $S"
+
+step "install again: nothing added, service restarted"
+cp "$RC" "$T/rc.before"
+(cd "$ROOT" && find . -path ./service -prune -o -type f -print | LC_ALL=C sort | xargs cksum) > "$T/tree.before"
+reset_calls
+run_ok "$D/install.sh"
+ok_grep "^reinstalled $PKG v0.1.0" "$T/out"
+ok_same "$RC" "$T/rc.before"
+(cd "$ROOT" && find . -path ./service -prune -o -type f -print | LC_ALL=C sort | xargs cksum) > "$T/tree.after"
+ok_same "$T/tree.after" "$T/tree.before"
+ok_call "svc -t $S"
+
+# ==================================================================================
+step "config change + restart.sh; a broken config.ini is refused, service untouched"
+echo "# my setting" >> "$D/config.ini"
+reset_calls
+run_ok "$D/restart.sh"
+ok_call "svc -t $S"
+echo "BROKEN = 1" >> "$D/config.ini"
+reset_calls
+run_fails "$D/restart.sh"
+ok_grep "unknown key BROKEN" "$T/out"
+ok_grep "not restarting" "$T/out"
+no_call "svc "
+grep -v '^BROKEN' "$D/config.ini" > "$T/cfg" && cat "$T/cfg" > "$D/config.ini"
+cp "$D/config.ini" "$T/config.user"
+
+# ==================================================================================
+step "disable: marker in /data, down file, svc -d; idempotent"
+reset_calls
+run_ok "$D/disable.sh"
+ok_file "$D/disabled"
+ok_file "$S/down"
+ok_file "$D/services/$PKG/down"
+ok_call "svc -d $S"
+run_ok "$D/disable.sh"
+run_fails "$D/restart.sh"
+ok_grep "disabled" "$T/out"
+
+step "reboot (fresh empty /service, rc.local runs): entry back, still disabled"
+reboot
+[ -d "$S" ] || fail "boot hook did not re-create $S"
+ok_file "$S/down"
+ok_same "$D/service/run" "$S/run"
+ok_grep "disabled" "$D/boot.log"
+
+step "enable: marker and down files gone, svc -u; reboot keeps it enabled"
+reset_calls
+run_ok "$D/enable.sh"
+no_path "$D/disabled"
+no_path "$S/down"
+no_path "$D/services/$PKG/down"
+ok_call "svc -u $S"
+ok_count "# $PKG boot hook" "$RC" 1
+reboot
+[ -d "$S" ] || fail "boot hook did not re-create $S"
+no_path "$S/down"
+
+# ==================================================================================
+step "upgrade refused when the new version rejects config.ini: nothing changes"
+mkdir -p "$T/up2"
+tar -xzf "$tb2" -C "$T/up2"
+echo "BROKEN = yes" >> "$D/config.ini"
+cp "$D/bin/armv7/$PKG" "$T/bin.before"
+reset_calls
+run_fails "$T/up2/$PKG/install.sh"
+ok_grep "nothing was changed" "$T/out"
+ok_grep "$ROOT/data/$PKG/config.ini: unknown key BROKEN" "$T/out"
+[ "$(cat "$D/version")" = v0.1.0 ] || fail "version changed by a refused upgrade"
+ok_same "$D/bin/armv7/$PKG" "$T/bin.before"
+no_call "svc "
+cat "$T/config.user" > "$D/config.ini"
+
+step "upgrade from a tarball unpacked in /tmp: new files, config kept, restarted"
+reset_calls
+run_ok "$T/up2/$PKG/install.sh"
+ok_grep "upgraded $PKG v0.1.0 -> v0.1.1" "$T/out"
+[ "$(cat "$D/version")" = v0.1.1 ] || fail "version not upgraded"
+ok_same "$D/bin/armv7/$PKG" "$T/fake-0.1.1"
+ok_same "$D/config.ini" "$T/config.user"
+no_path "$D/obsolete-helper.sh"
+ok_grep "removed obsolete obsolete-helper.sh" "$T/out"
+ok_same "$D/MANIFEST" "$T/up2/$PKG/MANIFEST"
+ok_call "svc -t $S"
+ok_count "# $PKG boot hook" "$RC" 1
+
+step "upgrade unpacked over the install dir while disabled: stays disabled"
+run_ok "$D/disable.sh"
+tar -xzf "$tb3" -C "$ROOT/data"
+reset_calls
+run_ok "$D/install.sh"
+ok_grep "upgraded $PKG v0.1.1 -> v0.1.2" "$T/out"
+ok_grep "disabled" "$T/out"
+ok_file "$S/down"
+ok_same "$D/config.ini" "$T/config.user"
+no_call "svc -t"
+no_call "svc -u"
+run_ok "$D/enable.sh"
+
+# ==================================================================================
+step "service/log/run + get-logs.sh"
+mkdir -p "$ROOT/var/log/$PKG"
+if command -v multilog >/dev/null 2>&1; then
+    sed "s#/var/log/#$ROOT/var/log/#" "$D/service/log/run" > "$T/logrun"
+    echo "hello from the daemon" | $SH "$T/logrun"
+    grep -q '^@4000[0-9a-f]* hello from the daemon$' "$ROOT/var/log/$PKG/current" ||
+        fail "multilog did not write a stamped line"
+else
+    echo "    (multilog not installed: log/run not executed)"
+    echo "@400000006b0608d000000000 hello from the daemon" > "$ROOT/var/log/$PKG/current"
+fi
+run_ok "$D/get-logs.sh" -n 5
+ok_grep "hello from the daemon" "$T/out"
+run_ok "$D/get-logs.sh" --boot
+ok_grep "boot hook of $PKG" "$T/out"
+
+# ==================================================================================
+step "uninstall --keep-config: entry, hook, rc.local (ours), logs, files gone"
+reset_calls
+run_ok "$D/uninstall.sh" --keep-config
+no_path "$S"
+no_path "$RC"
+no_path "$ROOT/var/log/$PKG"
+ok_call "svc -dx $S"
+ok_call "svc -dx $S/log"
+[ "$(cd "$D" && find . -type f)" = "./config.ini" ] || fail "only config.ini may remain, found: $(cd "$D" && find . | tr '\n' ' ')"
+ok_same "$D/config.ini" "$T/config.user"
+
+step "uninstall again without --keep-config: nothing of ours left under ROOT"
+run_ok "$P/uninstall.sh"
+no_path "$D"
+left=$(find "$ROOT" -type f -o -type l)
+[ -z "$left" ] || fail "left behind: $left"
+
+# ==================================================================================
+step "existing rc.local ending in 'exit 0': hook goes before it and runs; uninstall restores it"
+ROOT="$T/root2"; D="$ROOT/data/$PKG"; S="$ROOT/service/$PKG"; RC="$ROOT/data/rc.local"
+mkdir -p "$ROOT/data" "$ROOT/service"
+printf '#!/bin/bash\necho other add-on\nexit 0\n' > "$RC"
+chmod 755 "$RC"
+cp "$RC" "$T/rc.orig"
+tar -xzf "$tb1" -C "$ROOT/data"
+run_ok "$D/install.sh"
+sed -n 2p "$RC" | grep -qF "# $PKG boot hook" || fail "hook must be line 2 (after the shebang)"
+[ "$(tail -n 1 "$RC")" = "exit 0" ] || fail "rc.local must still end with exit 0"
+ok_grep "echo other add-on" "$RC"
+no_path "$D/.created-rc-local"
+reboot
+[ -d "$S" ] || fail "hook before 'exit 0' did not run"
+run_ok "$D/uninstall.sh"
+ok_same "$RC" "$T/rc.orig"
+ok_exec "$RC"
+
+step "hook lines of an older version (two of them) are replaced by exactly one current line"
+printf '#!/bin/sh\n/data/%s/rc/boot.sh & # %s boot hook v0\necho other\n/data/%s/rc/boot.sh # %s boot hook v0\n' \
+    "$PKG" "$PKG" "$PKG" "$PKG" > "$RC"
+tar -xzf "$tb1" -C "$ROOT/data"
+run_ok "$D/install.sh"
+ok_count "# $PKG boot hook" "$RC" 1
+no_grep "boot hook v0" "$RC"
+ok_grep "^echo other$" "$RC"
+run_ok "$D/uninstall.sh"
+[ "$(cat "$RC")" = "$(printf '#!/bin/sh\necho other')" ] || fail "uninstall left: $(cat "$RC")"
+cp "$T/rc.orig" "$RC"
+
+step "hooks disabled in the GUI (rc.local.disabled): hook added there, with a warning"
+RCD="$ROOT/data/rc.local.disabled"
+mv "$RC" "$RCD"
+tar -xzf "$tb1" -C "$ROOT/data"
+run_ok "$D/install.sh"
+ok_grep "system hooks are disabled" "$T/out"
+no_path "$RC"
+ok_count "# $PKG boot hook" "$RCD" 1
+run_ok "$D/uninstall.sh"
+ok_same "$RCD" "$T/rc.orig"
+
+step "symlink left by the Python original in /service is replaced"
+mkdir -p "$ROOT/data/apps/$PKG/service"
+ln -s "$ROOT/data/apps/$PKG/service" "$S"
+tar -xzf "$tb1" -C "$ROOT/data"
+reset_calls
+run_ok "$D/install.sh"
+ok_grep "replacing the symlink" "$T/out"
+ok_call "svc -dx $S"
+ok_realdir "$S"
+run_ok "$D/uninstall.sh"
+
+step "SetupHelper-managed install: standalone install/uninstall refuse politely"
+tar -xzf "$tb1" -C "$ROOT/data"
+mkdir -p "$ROOT/opt/victronenergy/service/$PKG"
+run_fails "$D/install.sh"
+ok_grep "SetupHelper" "$T/out"
+run_fails "$D/uninstall.sh"
+ok_grep "PackageManager" "$T/out"
+rm -rf "$ROOT/opt"
+run_ok "$D/uninstall.sh"
+
+step "SetupHelper setup (with stand-in helpers) takes over from a standalone install"
+mkdir -p "$ROOT/data/SetupHelper/HelperResources"
+cat > "$ROOT/data/SetupHelper/HelperResources/IncludeHelpers" <<'EOF'
+# stand-in for kwindrem's SetupHelper: just the interface setup uses
+scriptAction=INSTALL installFailed=false scriptDir=$(cd "$(dirname "$0")" && pwd)
+EXIT_ERROR=255 EXIT_INCOMPATIBLE_PLATFORM=253 EXIT_FILE_SET_ERROR=252
+setInstallFailed() { echo "setInstallFailed $*"; installFailed=true; }
+logMessage() { echo "log: $*"; }
+standardActionPrompt() { echo "unexpected prompt"; exit 1; }
+endScript() { echo "endScript $* installFailed=$installFailed"; exit 0; }
+EOF
+tar -xzf "$tb1" -C "$ROOT/data"
+run_ok "$D/install.sh"
+ok_count "# $PKG boot hook" "$RCD" 1
+: > "$D/disabled"
+sed "s#/data/#$ROOT/data/#g" "$D/setup" > "$D/setup.test"
+if ! bash "$D/setup.test" > "$T/out" 2>&1; then fail "setup failed"; fi
+rm -f "$D/setup.test" "$D/disabled"
+ok_grep "endScript INSTALL_SERVICE installFailed=false" "$T/out"
+no_path "$S"
+ok_same "$RCD" "$T/rc.orig"
+ok_file "$D/services/$PKG/down"
+ok_call "svc -dx $S"
+AGG_MACHINE=x86_64 bash -c "sed 's#/data/#$ROOT/data/#g' '$D/setup' > '$D/setup.test'; bash '$D/setup.test'" > "$T/out" 2>&1 || true
+rm -f "$D/setup.test"
+ok_grep "setInstallFailed 253" "$T/out"
+rm -rf "$ROOT/data/SetupHelper"
+run_ok "$D/uninstall.sh"
+
+# ==================================================================================
+step "service/run picks the binary for uname -m, wraps it in softlimit"
+mkdir -p "$T/runstub"
+printf '#!/bin/sh\necho "exec: $*"\n' > "$T/runstub/softlimit"
+# shellcheck disable=SC2016  # expanded when the stub runs
+printf '#!/bin/sh\necho "$FAKE_UNAME"\n' > "$T/runstub/uname"
+chmod +x "$T/runstub/"*
+tar -xzf "$tb1" -C "$ROOT/data"
+sed "s#/data/#$ROOT/data/#g" "$D/service/run" > "$T/run"
+check_run() {   # check_run MACHINE EXPECTED-SUBSTRING [fails]
+    if FAKE_UNAME=$1 PATH="$T/runstub:$PATH" $SH "$T/run" > "$T/out" 2>&1; then rc=0; else rc=1; fi
+    [ "${3:-}" = fails ] && [ "$rc" -eq 0 ] && fail "run should fail on $1"
+    [ "${3:-}" != fails ] && [ "$rc" -ne 0 ] && fail "run failed on $1"
+    ok_grep "$2" "$T/out"
+}
+check_run armv7l "exec: -d 100000000 -s 1000000 -a 100000000 $D/bin/armv7/$PKG --config-dir $D"
+check_run aarch64 "exec: -d 100000000 -s 1000000 -a 400000000 $D/bin/aarch64/$PKG --config-dir $D"
+check_run x86_64 "ERROR: no binary for machine 'x86_64'" fails
+check_run armv6l "ERROR: no binary for machine 'armv6l'" fails
+ok_grep '^\*\*\* starting' "$T/out"
+
+echo "[lifecycle/$mode] all $n steps passed"
