@@ -1,0 +1,39 @@
+# dbus-aggregate-smartshunts — developer entry points.
+#   make demo    private bus, simulated SmartShunts, the real daemon, a live view (Ctrl-C ends it)
+#   make test    unit, property and private-bus integration tests, then the packaging tests
+#   make dist    release tarball for GX devices (armv7 + aarch64)
+# Missing Debian packages, rust targets and tools are installed on the way (as root).
+
+CARGO ?= cargo
+DEMO_BIN := target/bench-fast/dbus-aggregate-smartshunts
+
+.PHONY: demo test test-rust check-rust ensure-dbus build clean
+
+demo: check-rust ensure-dbus
+	$(CARGO) build --locked --profile bench-fast
+	$(DEMO_BIN) demo $(if $(DURATION),--duration $(DURATION))
+
+test: ensure-tools test-rust test-packaging
+
+test-rust: check-rust ensure-dbus
+	$(CARGO) test --locked --no-fail-fast
+
+build: check-rust
+	$(CARGO) build --locked --release
+
+check-rust:
+	@command -v $(CARGO) >/dev/null || { echo "cargo not found: install Rust 1.87 or newer (https://rustup.rs)" >&2; exit 1; }
+	@v=$$($(CARGO) --version | awk '{print $$2}'); \
+	 if [ "$$(printf '%s\n1.87.0\n' "$$v" | sort -V | head -1)" != "1.87.0" ]; then \
+	   echo "cargo $$v is too old: Rust 1.87 or newer is needed (zbus 5)" >&2; exit 1; fi
+
+ensure-dbus:
+	@command -v dbus-daemon >/dev/null || { \
+	  echo "installing the Debian package 'dbus' (private test buses)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dbus >/dev/null; }
+
+clean:
+	$(CARGO) clean
+	rm -rf dist
+
+include packaging/packaging.mk
