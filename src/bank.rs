@@ -348,7 +348,12 @@ impl Bank {
         changed
     }
 
-    /// The earliest moment a presence can change by time alone (for the housekeeping timer).
+    /// True while a member's capacity register is being read for the first time (its weight in
+    /// the SoC is not known yet).
+    pub fn capacity_pending(&self) -> bool {
+        self.members.iter().any(|m| m.capacity_source == CapacitySource::Reading && m.capacity.is_none())
+    }
+
     pub fn online_count(&self) -> usize {
         self.members.iter().filter(|m| m.presence == Presence::Online).count()
     }

@@ -264,7 +264,9 @@ impl Daemon {
             if let Err(e) = self.pass().await {
                 return Exit::BusLost(format!("publishing failed: {e}"));
             }
-            if !self.registered && (self.bank.online_count() > 0 || self.started.elapsed() >= self.cfg.start_timeout) {
+            // Register once the first member's data (and its capacity, which weighs its SoC) is in.
+            let ready = self.bank.online_count() > 0 && !self.bank.capacity_pending();
+            if !self.registered && (ready || self.started.elapsed() >= self.cfg.start_timeout) {
                 if self.bank.online_count() == 0 {
                     log::warn!("no SmartShunt found within {} s; registering with invalid values", self.cfg.start_timeout.as_secs());
                 }

@@ -60,6 +60,12 @@ impl PrivateBus {
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
+
+    /// Stops the bus daemon now (fault tests: the bus going away).
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 fn unique() -> u64 {

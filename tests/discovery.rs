@@ -18,7 +18,7 @@ fn members_join_and_leave_within_a_second() {
         let a = rig.shunt("ttyS5", 279, Some(200), &battery(200.0, 80.0, -10.0)).await;
         let _b = rig.shunt("ttyS6", 280, Some(100), &battery(100.0, 60.0, -5.0)).await;
         let _d = rig.daemon("OFFLINE_GRACE = 2\n");
-        let items = rig.until(10 * SEC, "two members", |i| close(num(i, "/Dc/0/Current"), -15.0, 0.05)).await;
+        let items = rig.until(10 * SEC, "two members", |i| close(num(i, "/Dc/0/Current"), -15.0, 0.05) && num(i, "/InstalledCapacity").is_some()).await;
         assert_eq!(val(&items, "/System/NrOfModulesOnline"), Value::Uint(2));
         assert!(close(num(&items, "/InstalledCapacity"), 300.0, 0.01));
         // Capacity-weighted: (200*80 + 100*60) / 300.
