@@ -2,12 +2,15 @@
 #   make demo    private bus, simulated SmartShunts, the real daemon, a live view (Ctrl-C ends it)
 #   make test    unit, property and private-bus integration tests, then the packaging tests
 #   make dist    release tarball for GX devices (armv7 + aarch64)
+#   make bench   end-to-end figures (release build, private bus, ~2 minutes)
+#   make soak    bounded soak: RSS and open fds over SOAK_SECONDS (default 600)
+#   make fuzz    cargo-fuzz targets for a bounded time each (FUZZ_SECONDS, default 60)
 # Missing Debian packages, rust targets and tools are installed on the way (as root).
 
 CARGO ?= cargo
 DEMO_BIN := target/bench-fast/dbus-aggregate-smartshunts
 
-.PHONY: demo test test-rust check-rust ensure-dbus build clean
+.PHONY: demo test test-rust check-rust ensure-dbus build clean bench soak
 
 demo: check-rust ensure-dbus
 	$(CARGO) build --locked --profile bench-fast
@@ -17,6 +20,13 @@ test: ensure-tools test-rust test-packaging
 
 test-rust: check-rust ensure-dbus
 	$(CARGO) test --locked --no-fail-fast
+
+bench: check-rust ensure-dbus
+	$(CARGO) bench --locked --bench e2e
+
+SOAK_SECONDS ?= 600
+soak: check-rust ensure-dbus
+	SOAK_SECONDS=$(SOAK_SECONDS) $(CARGO) bench --locked --bench soak
 
 build: check-rust
 	$(CARGO) build --locked --release
@@ -37,3 +47,4 @@ clean:
 	rm -rf dist
 
 include packaging/packaging.mk
+-include fuzz/fuzz.mk

@@ -1,0 +1,197 @@
+//! Shared by the end-to-end benchmark and the soak: the simulator child process, and process
+//! figures read from /proc.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, ChildStdout, Command, Stdio};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use aggregate_shunts::sim::{Battery, ShuntSpec, SimShunt};
+use aggregate_shunts::venus::Value;
+
+pub const DAEMON: &str = env!("CARGO_BIN_EXE_dbus-aggregate-smartshunts");
+pub const SENT_AT: &str = "/Bench/SentAt";
+
+/// Wall-clock microseconds (comparable across processes on one machine).
+pub fn wall_us() -> f64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64() * 1e6).unwrap_or(0.0)
+}
+
+/// CPU time (user + system) of a process in milliseconds.
+pub fn cpu_ms(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the ")" that ends the command name: state is field 3, utime 14, stime 15.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) * 1000.0 / clk_tck()
+}
+
+fn clk_tck() -> f64 {
+    Command::new("getconf").arg("CLK_TCK").output().ok().and_then(|o| String::from_utf8(o.stdout).ok()).and_then(|s| s.trim().parse().ok()).unwrap_or(100.0)
+}
+
+/// A `/proc/<pid>/status` field in kB (VmRSS, VmHWM).
+pub fn status_kb(pid: u32, field: &str) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
+}
+
+pub fn open_fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd")).map(|d| d.count()).unwrap_or(0)
+}
+
+pub fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with("model name"))
+        .and_then(|l| l.split_once(':'))
+        .map(|(_, v)| v.trim().to_owned())
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    format!("{cpu}, {cores} cores, {}", std::env::consts::ARCH)
+}
+
+pub fn spawn_daemon(address: &str, dir: &std::path::Path, config: &str) -> Child {
+    let cfg = dir.join("bench.ini");
+    std::fs::write(&cfg, format!("[DEFAULT]\nLOGGING = WARNING\nLOG_PERIOD = 0\n{config}")).expect("config");
+    Command::new(DAEMON)
+        .args(["--config", &cfg.to_string_lossy()])
+        .env("DBUS_SYSTEM_BUS_ADDRESS", address)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start the daemon")
+}
+
+/// The simulator child: this same bench binary, re-executed with `--sim`.
+pub struct SimChild {
+    pub child: Child,
+    lines: std::sync::mpsc::Receiver<String>,
+}
+
+impl SimChild {
+    /// `mode` is passed through to [`sim_main`].
+    pub fn spawn(address: &str, args: &[String]) -> SimChild {
+        let exe = std::env::current_exe().expect("own path");
+        let mut child = Command::new(exe).arg("--sim").arg(address).args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().expect("simulator");
+        let out: ChildStdout = child.stdout.take().expect("stdout");
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        SimChild { child, lines }
+    }
+
+    /// Waits for a line starting with `prefix`; returns the rest.
+    pub fn expect(&self, prefix: &str, limit: Duration) -> String {
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(l) if l.starts_with(prefix) => return l[prefix.len()..].trim().to_owned(),
+                Ok(_) => {}
+                Err(_) => panic!("simulator did not say '{prefix}' within {limit:?}"),
+            }
+        }
+    }
+
+    /// Tells the child to go on to its next phase.
+    pub fn go(&mut self) {
+        if let Some(stdin) = self.child.stdin.as_mut() {
+            let _ = writeln!(stdin, "go");
+        }
+    }
+}
+
+impl Drop for SimChild {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn wait_for_go() {
+    let mut line = String::new();
+    let _ = std::io::stdin().read_line(&mut line);
+}
+
+/// Simulator child entry point: `--sim ADDRESS N RATE SECONDS [CHURN_MS]`.
+/// Starts N shunts, prints READY, waits for "go", then changes one shunt's current
+/// RATE×N times a second (round robin, each with a send timestamp) for SECONDS, prints
+/// `SENT <n>`, and idles until killed. With CHURN_MS > 0 one shunt also leaves and rejoins
+/// the bus every CHURN_MS milliseconds (soak).
+pub fn sim_main(args: &[String]) {
+    let [address, n, rate, seconds, rest @ ..] = args else { panic!("--sim ADDRESS N RATE SECONDS [CHURN_MS]") };
+    let n: usize = n.parse().expect("N");
+    let rate: f64 = rate.parse().expect("RATE");
+    let seconds: f64 = seconds.parse().expect("SECONDS");
+    let churn_ms: u64 = rest.first().and_then(|c| c.parse().ok()).unwrap_or(0);
+    smol::block_on(async {
+        let spec = |i: usize| ShuntSpec::new(&format!("bench{i}"), 300 + i as u32, Some(100 + 10 * i as u16));
+        let battery = |i: usize| {
+            let mut b = Battery::new(100.0 + 10.0 * i as f64, 70.0);
+            b.current = -1.0 - i as f64;
+            b
+        };
+        let mut shunts = Vec::new();
+        for i in 0..n {
+            let mut s = SimShunt::start(address, spec(i), Some(&battery(i))).await.expect("start shunt");
+            s.add(SENT_AT, Value::Invalid).await.expect("bench path");
+            shunts.push(Some(s));
+        }
+        println!("READY");
+        wait_for_go();
+        println!("ACTIVE");
+        let period = Duration::from_secs_f64(1.0 / (rate * n as f64));
+        let start = std::time::Instant::now();
+        let mut next = start;
+        let mut sent: u64 = 0;
+        let mut churned: u64 = 0;
+        let mut last_churn = start;
+        while start.elapsed().as_secs_f64() < seconds {
+            next += period;
+            let i = (sent as usize) % n;
+            let k = sent / n as u64;
+            if let Some(s) = &shunts[i] {
+                // Alternates between -1.5 - i and -1 - i (the initial value), so every change
+                // moves the bank's current by 0.5 A.
+                let current = -1.0 - i as f64 - if k % 2 == 0 { 0.5 } else { 0.0 };
+                s.set([("/Dc/0/Current", Value::Double(current)), (SENT_AT, Value::Double(wall_us()))]).await.expect("set");
+                sent += 1;
+            } else {
+                sent += 1;
+            }
+            if churn_ms > 0 && last_churn.elapsed() >= Duration::from_millis(churn_ms) {
+                last_churn = std::time::Instant::now();
+                let j = (churned as usize) % n;
+                if let Some(s) = shunts[j].take() {
+                    s.stop().await.expect("leave");
+                }
+                let mut s = SimShunt::start(address, spec(j), Some(&battery(j))).await.expect("rejoin");
+                s.add(SENT_AT, Value::Invalid).await.expect("bench path");
+                shunts[j] = Some(s);
+                churned += 1;
+            }
+            let now = std::time::Instant::now();
+            if next > now {
+                smol::Timer::at(next).await;
+            }
+        }
+        println!("SENT {sent} {churned}");
+        loop {
+            smol::Timer::after(Duration::from_secs(3600)).await;
+        }
+    });
+}
