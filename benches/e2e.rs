@@ -165,7 +165,7 @@ fn main() {
     println!("machine: {}\n", machine());
     let mut rows = Vec::new();
     for n in [1, 4, 16] {
-        rows.push(smol::block_on(measure(n)));
+        rows.push(aggregate_shunts::rt::block_on(measure(n)));
     }
     println!("| shunts | member changes | change → aggregate seen, p50 / p99 / max ms | dbus-daemon alone, p50 / p99 / max ms | daemon CPU ms per 1000 changes | peak RSS MB | aggregate signals per change | signals/s, inputs constant | CPU ms/s, inputs constant | startup to full GetItems ms |");
     println!("|---|---|---|---|---|---|---|---|---|---|");

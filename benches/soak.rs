@@ -26,7 +26,7 @@ fn main() {
     let seconds: u64 = std::env::var("SOAK_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(600);
     println!("soak: {SHUNTS} shunts x {RATE} changes/s, one leave+rejoin every {CHURN_MS} ms, {seconds} s");
     println!("machine: {}\n", machine());
-    smol::block_on(async {
+    aggregate_shunts::rt::block_on(async {
         let bus = PrivateBus::start("soak").expect("dbus-daemon");
         let mut sim = SimChild::spawn(&bus.address, &[SHUNTS.to_string(), RATE.to_string(), seconds.to_string(), CHURN_MS.to_string()]);
         sim.expect("READY", Duration::from_secs(30));

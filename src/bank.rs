@@ -19,6 +19,11 @@ use crate::venus::LogOnce;
 use crate::venus::monitor::Decoded;
 use crate::venus::value::Value;
 
+/// The largest magnitude a reading may have. A SmartShunt's largest numbers are its u32
+/// counters (below 4.3e9); a bigger one is garbage, and the aggregation multiplies and adds
+/// readings (V × I, capacity-weighted means) where it could overflow to ±inf.
+const MAX_READING: f64 = 1e12;
+
 /// SmartShunt product ids: 0xA389-0xA38B (500/1000/2000 A), 0xC030 (IP65 500 A), and the
 /// further IP65/IP67 variants listed in Victron's VE.Direct table (0xA38C-0xA38E,
 /// 0xC031-0xC037). A ProductName starting with "SmartShunt" is accepted too.
@@ -259,15 +264,18 @@ impl Bank {
         renamed
     }
 
-    /// Copies decoded numeric items into `values`; a malformed or wrongly typed value is ignored
-    /// (the previous one stays) and logged once per service and path.
+    /// Copies decoded numeric items into `values`; a malformed, wrongly typed or absurdly large
+    /// value is ignored (the previous one stays) and logged once per service and path.
     fn apply(&mut self, service: &str, values: &mut Readings, items: &[(String, Decoded)]) {
         for (path, v) in items {
             let Some(q) = Q::of_path(path) else { continue };
             let number = match v {
                 Ok(Value::Invalid) => Ok(None),
                 Ok(Value::Text(t)) => Err(format!("text '{}' where a number belongs", t.chars().take(40).collect::<String>())),
-                Ok(v) => Ok(v.as_f64()),
+                Ok(v) => match v.as_f64() {
+                    Some(x) if x.abs() > MAX_READING => Err(format!("{x} is out of range")),
+                    n => Ok(n),
+                },
                 Err(e) => Err(e.to_string()),
             };
             match number {
@@ -307,7 +315,7 @@ impl Bank {
     }
 
     /// Re-evaluates presence and capacity estimates at `now`. Returns true if any member's
-    /// presence changed.
+    /// presence or capacity changed.
     pub fn refresh(&mut self, now: Instant) -> bool {
         let (stale, grace) = (self.opts.stale_timeout, self.opts.offline_grace);
         let mut changed = false;
@@ -316,6 +324,7 @@ impl Bank {
                 if let Some(ah) = aggregate::estimate_capacity(m.get(Q::ConsumedAh), m.get(Q::Soc)) {
                     m.capacity = Some(ah);
                     m.capacity_source = CapacitySource::Estimated;
+                    changed = true;
                     log::info!("{}: capacity estimated at {ah} Ah from SoC and consumed Ah", m.name());
                 }
             }

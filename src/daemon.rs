@@ -7,6 +7,7 @@
 //! name requested once the first member's data is in (or after START_TIMEOUT with invalid
 //! values).
 
+use std::borrow::Cow;
 use std::time::{Duration, Instant};
 
 use smol::channel::{Receiver, Sender, unbounded};
@@ -75,6 +76,8 @@ struct Daemon {
     custom_name: String,
     settings_ok: bool,
     slots: Vec<usize>,
+    /// The `/Members/*` values need publishing again (membership, presence, capacity or name).
+    members_dirty: bool,
     registered: bool,
     started: Instant,
     next_status: Option<Instant>,
@@ -112,6 +115,7 @@ pub async fn run(cfg: Config, conn: Connection) -> Exit {
         custom_name,
         settings_ok,
         slots: Vec::new(),
+        members_dirty: true,
         registered: false,
         started: now,
         once: LogOnce::default(),
@@ -207,14 +211,14 @@ fn spawn_inputs(conn: &Connection, cfg: &Config, tx: &Sender<Input>, written: Re
         rescan_interval: cfg.rescan_interval,
     };
     let (c, t) = (conn.clone(), tx.clone());
-    smol::spawn(async move {
+    crate::rt::spawn(async move {
         if let Err(e) = monitor::run(c, opts, t.clone()).await {
             let _ = t.send(Input::MonitorStopped(e)).await;
         }
     })
     .detach();
     let t = tx.clone();
-    smol::spawn(async move {
+    crate::rt::spawn(async move {
         while let Ok(w) = written.recv().await {
             if t.send(Input::Written(w)).await.is_err() {
                 break;
@@ -223,7 +227,7 @@ fn spawn_inputs(conn: &Connection, cfg: &Config, tx: &Sender<Input>, written: Re
     })
     .detach();
     let t = tx.clone();
-    smol::spawn(async move {
+    crate::rt::spawn(async move {
         let mut tick = smol::Timer::interval(Duration::from_secs(1));
         while tick.next().await.is_some() {
             if t.send(Input::Tick).await.is_err() {
@@ -233,7 +237,7 @@ fn spawn_inputs(conn: &Connection, cfg: &Config, tx: &Sender<Input>, written: Re
     })
     .detach();
     let t = tx.clone();
-    smol::spawn(async move {
+    crate::rt::spawn(async move {
         match async_signal::Signals::new([async_signal::Signal::Term, async_signal::Signal::Int]) {
             Ok(mut signals) => {
                 if signals.next().await.is_some() {
@@ -286,14 +290,21 @@ impl Daemon {
         match input {
             Input::Monitor(monitor::Event::Appeared { service, items }) => {
                 let fx = self.bank.on_appeared(&service, &items, now);
+                self.members_dirty |= fx.members_changed;
                 self.effects(fx);
             }
             Input::Monitor(monitor::Event::Changed { service, items }) => {
-                self.bank.on_changed(&service, &items, now);
+                self.members_dirty |= self.bank.on_changed(&service, &items, now);
             }
-            Input::Monitor(monitor::Event::Vanished { service }) => self.bank.on_vanished(&service),
+            Input::Monitor(monitor::Event::Vanished { service }) => {
+                self.bank.on_vanished(&service);
+                self.members_dirty = true;
+            }
             Input::MonitorStopped(e) => return Some(Exit::BusLost(e.to_string())),
-            Input::Capacity { service, instance, capacity } => self.bank.set_capacity(&service, instance, capacity),
+            Input::Capacity { service, instance, capacity } => {
+                self.bank.set_capacity(&service, instance, capacity);
+                self.members_dirty = true;
+            }
             Input::Written(w) if w.path == paths::CUSTOM_NAME => self.rename(w.value),
             Input::Written(_) | Input::Tick => {}
             Input::Stop => return Some(Exit::Stopped),
@@ -304,7 +315,7 @@ impl Daemon {
     fn effects(&mut self, fx: Effects) {
         for (service, instance) in fx.read_capacity {
             let (conn, tx) = (self.conn.clone(), self.tx.clone());
-            smol::spawn(async move {
+            crate::rt::spawn(async move {
                 let read = vreg::battery_capacity(&conn, &service);
                 let timer = async {
                     smol::Timer::after(CALL_TIMEOUT).await;
@@ -328,7 +339,7 @@ impl Daemon {
             return;
         }
         let conn = self.conn.clone();
-        smol::spawn(async move {
+        crate::rt::spawn(async move {
             let path = format!("{SETTINGS_GROUP}/CustomName");
             match settings::set_value(&conn, &path, &Value::from(name), CALL_TIMEOUT).await {
                 Ok(0) => {}
@@ -344,26 +355,28 @@ impl Daemon {
     /// One aggregation pass: presence, values, limits, member list; one `ItemsChanged`.
     async fn pass(&mut self) -> zbus::Result<()> {
         let now = Instant::now();
-        self.bank.refresh(now);
+        // Estimates and presence can change the member list's values too.
+        self.members_dirty |= self.bank.refresh(now);
         self.sync_member_slots().await?;
         let settings = Settings {
             total_capacity: self.cfg.total_capacity,
             temp_cold_danger: self.cfg.temp_cold_danger,
             temp_hot_danger: self.cfg.temp_hot_danger,
         };
-        let view = self.bank.view();
-        let outputs = aggregate::compute(&view, &settings);
-        let mut values: Vec<(String, Value)> = outputs
+        let outputs = aggregate::compute(&self.bank.view(), &settings);
+        let mut values: Vec<(Cow<'static, str>, Value)> = outputs
             .iter()
-            .filter_map(|(path, v)| paths::published(path).map(|def| (path.to_string(), publish::to_value(def, *v))))
+            .filter_map(|(path, v)| paths::published(path).map(|def| (Cow::Borrowed(def.path), publish::to_value(def, *v))))
             .collect();
         if let Some(policy) = &mut self.policy {
             let limits = policy.step(&self.bank, &self.cfg, now);
-            values.extend(limits.into_iter().map(|(p, v)| (p.to_owned(), v)));
+            values.extend(limits.into_iter().map(|(p, v)| (Cow::Borrowed(p), v)));
         }
-        values.push((paths::CUSTOM_NAME.into(), effective_name(&self.cfg, &self.custom_name).into()));
-        for m in self.bank.members() {
-            values.extend(publish::member_values(m));
+        values.push((Cow::Borrowed(paths::CUSTOM_NAME), effective_name(&self.cfg, &self.custom_name).into()));
+        if std::mem::take(&mut self.members_dirty) {
+            for m in self.bank.members() {
+                values.extend(publish::member_values(m).into_iter().map(|(p, v)| (Cow::Owned(p), v)));
+            }
         }
         self.service.update(values).await?;
         self.status(now, &outputs);

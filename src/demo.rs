@@ -53,7 +53,7 @@ fn profile(t: f64) -> f64 {
 }
 
 pub fn run(duration: Option<Duration>) -> ExitCode {
-    match smol::block_on(demo(duration)) {
+    match crate::rt::block_on(demo(duration)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("demo: {e}");

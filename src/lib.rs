@@ -18,3 +18,4 @@ pub mod sim;
 pub mod privbus;
 pub mod status;
 pub mod demo;
+pub mod rt;

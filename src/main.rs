@@ -77,8 +77,8 @@ fn run_daemon(source: &Source) -> ExitCode {
     for w in &loaded.warnings {
         log::warn!("config: {w}");
     }
-    let exit = smol::block_on(async {
-        match zbus::Connection::system().await {
+    let exit = aggregate_shunts::rt::block_on(async {
+        match aggregate_shunts::rt::system().await {
             Ok(conn) => daemon::run(loaded.config, conn).await,
             Err(e) => Exit::BusLost(format!("cannot connect to the system bus: {e}")),
         }
@@ -110,8 +110,8 @@ fn check_config(source: &Source) -> ExitCode {
 }
 
 fn status_cmd() -> ExitCode {
-    let result = smol::block_on(async {
-        let conn = zbus::Connection::system().await.map_err(|e| format!("cannot connect to the system bus: {e}"))?;
+    let result = aggregate_shunts::rt::block_on(async {
+        let conn = aggregate_shunts::rt::system().await.map_err(|e| format!("cannot connect to the system bus: {e}"))?;
         status::render(&conn).await
     });
     match result {
@@ -154,7 +154,7 @@ fn simulate(args: &[String]) -> ExitCode {
         }
     }
     init_logging(log::LevelFilter::Info);
-    let result: Result<(), String> = smol::block_on(async {
+    let result: Result<(), String> = aggregate_shunts::rt::block_on(async {
         let address = std::env::var("DBUS_SYSTEM_BUS_ADDRESS").unwrap_or_else(|_| "unix:path=/var/run/dbus/system_bus_socket".into());
         let mut running = Vec::new();
         for (spec, current) in shunts {

@@ -247,7 +247,10 @@ pub const BMS: &[Published] = &[
 
 /// Looks up a published path's definition.
 pub fn published(path: &str) -> Option<&'static Published> {
-    MEASUREMENTS.iter().chain(BMS).find(|p| p.path == path)
+    // Looked up for every value of every pass: a hash map, built once.
+    static INDEX: std::sync::LazyLock<std::collections::HashMap<&'static str, &'static Published>> =
+        std::sync::LazyLock::new(|| MEASUREMENTS.iter().chain(BMS).map(|p| (p.path, p)).collect());
+    INDEX.get(path).copied()
 }
 
 #[cfg(test)]

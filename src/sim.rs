@@ -21,7 +21,7 @@ use crate::venus::vreg::{REG_BATTERY_CAPACITY, VREGLINK_PATH};
 /// Opens a private connection to the bus at `address` (each simulated device has its own, as a
 /// real driver has).
 pub async fn connect(address: &str) -> zbus::Result<Connection> {
-    zbus::connection::Builder::address(address)?.build().await
+    crate::rt::address(address).await
 }
 
 /// What a simulated SmartShunt is.

@@ -137,7 +137,7 @@ fn every_hazard_on_the_bus() {
         let owner = zbus::fdo::DBusProxy::new(&rig.client).await.unwrap().get_name_owner(SERVICE_NAME.try_into().unwrap()).await.unwrap();
         let rule = MatchRule::builder().msg_type(Type::Signal).sender(owner.as_str()).unwrap().member("ItemsChanged").unwrap().build();
         let mut changes = MessageStream::for_match_rule(rule, &rig.client, Some(64)).await.unwrap();
-        assert_eq!(d.stop(), Some(0));
+        assert_eq!(d.stop().await, Some(0));
         let mut saw = false;
         while let Some(Some(Ok(m))) = smol::future::block_on(smol::future::poll_once(changes.next())) {
             let body: std::collections::HashMap<String, std::collections::HashMap<String, zbus::zvariant::OwnedValue>> = m.body().deserialize().unwrap();
@@ -175,8 +175,10 @@ fn a_reopened_direction_ramps_up() {
 
 #[test]
 fn virtual_bms_refuses_to_start_without_a_charge_voltage() {
-    let mut rig = smol::block_on(Rig::new("nocvl"));
-    let mut d = rig.daemon("DEVICE_MODE = virtual-bms\nMAX_CHARGE_CURRENT = 300\nMAX_DISCHARGE_CURRENT = 600\n");
-    assert_eq!(d.wait(5 * SEC), Some(1));
-    assert!(d.log_text().contains("MAX_CHARGE_VOLTAGE"), "{}", d.log_text());
+    run(async {
+        let mut rig = Rig::new("nocvl").await;
+        let mut d = rig.daemon("DEVICE_MODE = virtual-bms\nMAX_CHARGE_CURRENT = 300\nMAX_DISCHARGE_CURRENT = 600\n");
+        assert_eq!(d.wait(5 * SEC).await, Some(1));
+        assert!(d.log_text().contains("MAX_CHARGE_VOLTAGE"), "{}", d.log_text());
+    });
 }

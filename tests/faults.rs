@@ -162,7 +162,7 @@ fn a_second_daemon_exits_with_a_clear_message() {
         let _first = rig.daemon("");
         rig.until(10 * SEC, "the first daemon", |i| close(num(i, "/Dc/0/Current"), -2.0, 0.05)).await;
         let mut second = rig.daemon("");
-        assert_eq!(second.wait(15 * SEC), Some(2), "{}", second.log_text());
+        assert_eq!(second.wait(15 * SEC).await, Some(2), "{}", second.log_text());
         assert!(second.log_text().contains("already owned by another process"), "{}", second.log_text());
         let items = rig.items().await.expect("the first one still answers");
         all_valid(&items);
@@ -178,7 +178,7 @@ fn the_bus_going_away_ends_the_daemon_quickly() {
         rig.until(10 * SEC, "the daemon", |i| close(num(i, "/Dc/0/Current"), -2.0, 0.05)).await;
         let t = Instant::now();
         rig.bus.kill();
-        let code = d.wait(5 * SEC);
+        let code = d.wait(5 * SEC).await;
         eprintln!("exited {code:?} {:?} after the bus went away", t.elapsed());
         assert_eq!(code, Some(1), "{}", d.log_text());
         assert!(d.log_text().contains("exiting so the supervisor restarts us"), "{}", d.log_text());

@@ -31,7 +31,7 @@ fn custom_name_and_instance_persist_in_localsettings() {
             assert!(std::time::Instant::now() < deadline, "not persisted: {:?}", settings.value(NAME).await);
             smol::Timer::after(SEC / 20).await;
         }
-        assert_eq!(d.stop(), Some(0));
+        assert_eq!(d.stop().await, Some(0));
 
         // A restart keeps the name set from the GUI, and the instance.
         let _d2 = rig.daemon("DEVICE_INSTANCE = 42\nDEVICE_NAME = \"From config\"\n");

@@ -122,9 +122,13 @@ impl Drop for SimChild {
     }
 }
 
-fn wait_for_go() {
-    let mut line = String::new();
-    let _ = std::io::stdin().read_line(&mut line);
+/// Waits for "go" on stdin without blocking the executor that serves the shunts.
+async fn wait_for_go() {
+    smol::unblock(|| {
+        let mut line = String::new();
+        let _ = std::io::stdin().read_line(&mut line);
+    })
+    .await;
 }
 
 /// Simulator child entry point: `--sim ADDRESS N RATE SECONDS [CHURN_MS]`.
@@ -138,7 +142,7 @@ pub fn sim_main(args: &[String]) {
     let rate: f64 = rate.parse().expect("RATE");
     let seconds: f64 = seconds.parse().expect("SECONDS");
     let churn_ms: u64 = rest.first().and_then(|c| c.parse().ok()).unwrap_or(0);
-    smol::block_on(async {
+    aggregate_shunts::rt::block_on(async {
         let spec = |i: usize| ShuntSpec::new(&format!("bench{i}"), 300 + i as u32, Some(100 + 10 * i as u16));
         let battery = |i: usize| {
             let mut b = Battery::new(100.0 + 10.0 * i as f64, 70.0);
@@ -152,7 +156,7 @@ pub fn sim_main(args: &[String]) {
             shunts.push(Some(s));
         }
         println!("READY");
-        wait_for_go();
+        wait_for_go().await;
         println!("ACTIVE");
         let period = Duration::from_secs_f64(1.0 / (rate * n as f64));
         let start = std::time::Instant::now();

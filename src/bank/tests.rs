@@ -145,6 +145,25 @@ fn bad_values_are_ignored_and_the_old_one_kept() {
 }
 
 #[test]
+fn absurdly_large_values_are_ignored() {
+    // Found by fuzzing (fuzz/ decode): 152 V × -5e306 A made /Dc/0/Power -inf.
+    let t = Instant::now();
+    let mut b = bank(&[]);
+    b.on_appeared(S5, &shunt(279, "", 1.5), t);
+    b.on_changed(S5, &[("/Dc/0/Voltage".into(), Ok(Value::Double(152.0)))], t);
+    for bad in [Value::Double(-5.044338384869794e306), Value::Double(1e13), Value::Int(i64::MIN)] {
+        b.on_changed(S5, &[("/Dc/0/Current".into(), Ok(bad))], t);
+        assert_eq!(b.members()[0].get(Q::Current), Some(1.5));
+    }
+    b.on_changed(S5, &[("/History/TimeSinceLastFullCharge".into(), Ok(Value::Uint(u32::MAX)))], t);
+    assert_eq!(b.members()[0].get(Q::HistTimeSinceLastFullCharge), Some(f64::from(u32::MAX)), "every u32 is in range");
+    let settings = aggregate::Settings { total_capacity: None, temp_cold_danger: 5.0, temp_hot_danger: 45.0 };
+    for (path, v) in aggregate::compute(&b.view(), &settings) {
+        assert!(v.is_none_or(f64::is_finite), "{path} = {v:?}");
+    }
+}
+
+#[test]
 fn capacity_from_register_else_estimate() {
     let t = Instant::now();
     let mut b = bank(&[]);

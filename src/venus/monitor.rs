@@ -216,7 +216,7 @@ impl<E: From<Event>> Monitor<E> {
         let tx = self.scan_tx.clone();
         let fallback = self.opts.fallback_paths.clone();
         let timeout = self.opts.scan_timeout;
-        smol::spawn(async move {
+        crate::rt::spawn(async move {
             let scan = scan(&conn, &service, &fallback);
             let timer = async {
                 smol::Timer::after(timeout).await;

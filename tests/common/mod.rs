@@ -29,18 +29,19 @@ impl Daemon {
     }
 
     /// Stops it with SIGTERM and returns its exit code.
-    pub fn stop(&mut self) -> Option<i32> {
+    pub async fn stop(&mut self) -> Option<i32> {
         let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
-        self.wait(Duration::from_secs(5))
+        self.wait(Duration::from_secs(5)).await
     }
 
-    pub fn wait(&mut self, limit: Duration) -> Option<i32> {
+    /// Waits for the process to exit; the simulated devices in this process keep being served.
+    pub async fn wait(&mut self, limit: Duration) -> Option<i32> {
         let deadline = Instant::now() + limit;
         while Instant::now() < deadline {
             if let Ok(Some(status)) = self.child.try_wait() {
                 return status.code();
             }
-            std::thread::sleep(Duration::from_millis(20));
+            smol::Timer::after(Duration::from_millis(20)).await;
         }
         None
     }
@@ -152,7 +153,7 @@ pub fn close(a: Option<f64>, b: f64, tol: f64) -> bool {
 
 /// Runs an async test body on smol.
 pub fn run<F: Future<Output = ()>>(f: F) {
-    smol::block_on(f)
+    aggregate_shunts::rt::block_on(f)
 }
 
 /// Decodes an `a{sv}`/`a{sa{sv}}` reply body helper.
