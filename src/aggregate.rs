@@ -70,42 +70,43 @@ pub enum Rule {
     WeightedMean,
 }
 
-/// `/Alarms/*`: the worst level of any member.
-pub const ALARMS: &[(Q, &str)] = &[
-    (Q::AlarmLowVoltage, "/Alarms/LowVoltage"),
-    (Q::AlarmHighVoltage, "/Alarms/HighVoltage"),
-    (Q::AlarmLowStarterVoltage, "/Alarms/LowStarterVoltage"),
-    (Q::AlarmHighStarterVoltage, "/Alarms/HighStarterVoltage"),
-    (Q::AlarmLowSoc, "/Alarms/LowSoc"),
-    (Q::AlarmLowTemperature, "/Alarms/LowTemperature"),
-    (Q::AlarmHighTemperature, "/Alarms/HighTemperature"),
-    (Q::AlarmMidVoltage, "/Alarms/MidVoltage"),
-    (Q::AlarmAlarm, "/Alarms/Alarm"),
+/// `/Alarms/*`: the worst level of any member (paths from [`Q::path`]).
+pub const ALARMS: &[Q] = &[
+    Q::AlarmLowVoltage,
+    Q::AlarmHighVoltage,
+    Q::AlarmLowStarterVoltage,
+    Q::AlarmHighStarterVoltage,
+    Q::AlarmLowSoc,
+    Q::AlarmLowTemperature,
+    Q::AlarmHighTemperature,
+    Q::AlarmMidVoltage,
+    Q::AlarmAlarm,
 ];
 
 /// `/History/*`: what each counter means for the bank seen as one battery. Parallel members
 /// see the same charge and discharge events, so Ah and energy add up, an event the whole bank
 /// must go through (full discharge, synchronisation) counts only as often as every member saw
-/// it, and extremes are extremes. README.md has the same table with the reasons.
-pub const HISTORY: &[(Q, &str, Rule)] = &[
-    (Q::HistChargeCycles, "/History/ChargeCycles", Rule::WeightedMean),
-    (Q::HistFullDischarges, "/History/FullDischarges", Rule::Min),
-    (Q::HistAutomaticSyncs, "/History/AutomaticSyncs", Rule::Min),
-    (Q::HistLowVoltageAlarms, "/History/LowVoltageAlarms", Rule::Max),
-    (Q::HistHighVoltageAlarms, "/History/HighVoltageAlarms", Rule::Max),
-    (Q::HistLowStarterVoltageAlarms, "/History/LowStarterVoltageAlarms", Rule::SumReported),
-    (Q::HistHighStarterVoltageAlarms, "/History/HighStarterVoltageAlarms", Rule::SumReported),
-    (Q::HistTimeSinceLastFullCharge, "/History/TimeSinceLastFullCharge", Rule::Max),
-    (Q::HistDeepestDischarge, "/History/DeepestDischarge", Rule::Sum),
-    (Q::HistLastDischarge, "/History/LastDischarge", Rule::Sum),
-    (Q::HistAverageDischarge, "/History/AverageDischarge", Rule::Sum),
-    (Q::HistTotalAhDrawn, "/History/TotalAhDrawn", Rule::Sum),
-    (Q::HistMinimumVoltage, "/History/MinimumVoltage", Rule::Min),
-    (Q::HistMaximumVoltage, "/History/MaximumVoltage", Rule::Max),
-    (Q::HistMinimumStarterVoltage, "/History/MinimumStarterVoltage", Rule::Min),
-    (Q::HistMaximumStarterVoltage, "/History/MaximumStarterVoltage", Rule::Max),
-    (Q::HistChargedEnergy, "/History/ChargedEnergy", Rule::Sum),
-    (Q::HistDischargedEnergy, "/History/DischargedEnergy", Rule::Sum),
+/// it, and extremes are extremes. README.md has the same table with the reasons. Paths from
+/// [`Q::path`].
+pub const HISTORY: &[(Q, Rule)] = &[
+    (Q::HistChargeCycles, Rule::WeightedMean),
+    (Q::HistFullDischarges, Rule::Min),
+    (Q::HistAutomaticSyncs, Rule::Min),
+    (Q::HistLowVoltageAlarms, Rule::Max),
+    (Q::HistHighVoltageAlarms, Rule::Max),
+    (Q::HistLowStarterVoltageAlarms, Rule::SumReported),
+    (Q::HistHighStarterVoltageAlarms, Rule::SumReported),
+    (Q::HistTimeSinceLastFullCharge, Rule::Max),
+    (Q::HistDeepestDischarge, Rule::Sum),
+    (Q::HistLastDischarge, Rule::Sum),
+    (Q::HistAverageDischarge, Rule::Sum),
+    (Q::HistTotalAhDrawn, Rule::Sum),
+    (Q::HistMinimumVoltage, Rule::Min),
+    (Q::HistMaximumVoltage, Rule::Max),
+    (Q::HistMinimumStarterVoltage, Rule::Min),
+    (Q::HistMaximumStarterVoltage, Rule::Max),
+    (Q::HistChargedEnergy, Rule::Sum),
+    (Q::HistDischargedEnergy, Rule::Sum),
 ];
 
 /// A SmartShunt caps its time-to-go at 10 days (864000 s in the recordings).
@@ -265,8 +266,8 @@ pub fn compute(members: &[Member], s: &Settings) -> Outputs {
         (paths::MODULES_OFFLINE, Some((members.len() - online) as f64)),
         (paths::ALARM_MEMBER_LOST, Some(if lost > 0 { 1.0 } else { 0.0 })),
     ];
-    out.extend(ALARMS.iter().map(|(q, path)| (*path, apply(Rule::Worst, &column(*q)))));
-    for (q, path, rule) in HISTORY {
+    out.extend(ALARMS.iter().map(|q| (q.path(), apply(Rule::Worst, &column(*q)))));
+    for (q, rule) in HISTORY {
         let starter_only = matches!(q, Q::HistMinimumStarterVoltage | Q::HistMaximumStarterVoltage);
         let value = if starter_only {
             // Members without a starter battery report 0 V there; only real ones count.
@@ -274,7 +275,7 @@ pub fn compute(members: &[Member], s: &Settings) -> Outputs {
         } else {
             apply(*rule, &column(*q))
         };
-        out.push((path, value));
+        out.push((q.path(), value));
     }
     out
 }
