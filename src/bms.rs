@@ -261,7 +261,7 @@ impl Policy {
     }
 
     /// One step as published values.
-    pub fn step(&mut self, bank: &Bank, _cfg: &Config, now: Instant) -> Vec<(&'static str, Value)> {
+    pub fn step(&mut self, bank: &Bank, now: Instant) -> Vec<(&'static str, Value)> {
         let d = self.decide(&bank.view(), now);
         self.values(&d)
     }

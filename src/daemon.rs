@@ -369,7 +369,7 @@ impl Daemon {
             .filter_map(|(path, v)| paths::published(path).map(|def| (Cow::Borrowed(def.path), publish::to_value(def, *v))))
             .collect();
         if let Some(policy) = &mut self.policy {
-            let limits = policy.step(&self.bank, &self.cfg, now);
+            let limits = policy.step(&self.bank, now);
             values.extend(limits.into_iter().map(|(p, v)| (Cow::Borrowed(p), v)));
         }
         values.push((Cow::Borrowed(paths::CUSTOM_NAME), effective_name(&self.cfg, &self.custom_name).into()));

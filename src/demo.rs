@@ -47,7 +47,7 @@ struct Shunt {
 /// House load and solar (A, positive = charging) at `t` seconds.
 fn profile(t: f64) -> f64 {
     let base = -18.0 - 12.0 * (t / 7.0).sin().abs();
-    let kettle = if (t as u64 / 25) % 3 == 0 { -45.0 } else { 0.0 };
+    let kettle = if (t as u64 / 25).is_multiple_of(3) { -45.0 } else { 0.0 };
     let solar = 60.0 * (t / 40.0).sin().max(0.0);
     base + kettle + solar
 }

@@ -85,14 +85,14 @@ pub async fn render(conn: &Connection) -> Result<String, String> {
         })
         .collect();
     slots.sort();
-    let _ = writeln!(out, "\n  {:<22} {:>5} {:>9} {:>8} {:>7} {:>6} {:>9}  {:<18} {}", "member", "inst", "voltage", "current", "SoC", "temp", "capacity", "state", "capacity source");
+    let _ = writeln!(out, "\n  {:<22} {:>5} {:>9} {:>8} {:>7} {:>6} {:>9}  {:<21} capacity source", "member", "inst", "voltage", "current", "SoC", "temp", "capacity", "state");
     for (slot, service) in slots {
         let m = |f: &str| text(&agg, &format!("/Members/{slot}/{f}")).to_owned();
         let live = get_items(conn, &service).await.unwrap_or_default();
         let l = |p: &str| text(&live, p).to_owned();
         let _ = writeln!(
             out,
-            "  {:<22} {:>5} {:>9} {:>8} {:>7} {:>6} {:>9}  {:<18} {}",
+            "  {:<22} {:>5} {:>9} {:>8} {:>7} {:>6} {:>9}  {:<21} {}",
             m("Name"),
             m("DeviceInstance"),
             l(paths::DC_VOLTAGE),

@@ -33,6 +33,9 @@ use super::value::{Malformed, Value};
 /// A decoded item value, or why it was refused.
 pub type Decoded = Result<Value, Malformed>;
 
+/// Items of one signal or scan reply: (path, value).
+type Batch = Vec<(String, Decoded)>;
+
 /// What the monitor reports to its owner.
 #[derive(Debug)]
 pub enum Event {
@@ -69,7 +72,7 @@ impl std::fmt::Display for BusLost {
 struct Tracked {
     owner: String,
     /// Signals received while the scan is in flight, applied after it.
-    pending: Option<Vec<(Sequence, Vec<(String, Decoded)>)>>,
+    pending: Option<Vec<(Sequence, Batch)>>,
     /// Receive position of the value last applied, per path.
     applied: HashMap<String, Sequence>,
 }
@@ -77,7 +80,7 @@ struct Tracked {
 struct ScanDone {
     service: String,
     owner: String,
-    result: Result<(Sequence, Vec<(String, Decoded)>), String>,
+    result: Result<(Sequence, Batch), String>,
 }
 
 enum Input {
@@ -343,7 +346,7 @@ fn value_of(entry: &HashMap<String, OwnedValue>) -> Decoded {
 }
 
 /// Reads every item of a service: `GetItems`, else root `GetValue`, else path by path.
-async fn scan(conn: &Connection, service: &str, fallback: &[String]) -> Result<(Sequence, Vec<(String, Decoded)>), String> {
+async fn scan(conn: &Connection, service: &str, fallback: &[String]) -> Result<(Sequence, Batch), String> {
     let call = |path: String, method: &'static str| async move {
         conn.call_method(Some(service), path.as_str(), Some(BUSITEM), method, &()).await
     };
