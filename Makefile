@@ -7,6 +7,7 @@
 #   make fuzz    cargo-fuzz targets for a bounded time each (FUZZ_SECONDS, default 60)
 # Missing Debian packages, rust targets and tools are installed on the way (as root).
 
+SHELL := /bin/bash
 CARGO ?= cargo
 DEMO_BIN := target/bench-fast/dbus-aggregate-smartshunts
 
@@ -16,10 +17,16 @@ demo: check-rust ensure-dbus
 	$(CARGO) build --locked --profile bench-fast
 	$(DEMO_BIN) demo $(if $(DURATION),--duration $(DURATION))
 
+# Ends with one plain total: every cargo test plus the five packaging steps (make stops at the
+# first failure, so reaching the total means none failed).
 test: ensure-tools test-rust test-packaging
+	@passed=$$(grep -hoE '^test result: ok\. [0-9]+ passed' target/test-rust.log | awk '{s += $$4} END {print s + 0}'); \
+	 echo; echo "make test: $$passed cargo tests and 5 packaging steps"; \
+	 echo "$$((passed + 5)) passed, 0 failed"
 
 test-rust: check-rust ensure-dbus
-	$(CARGO) test --locked --no-fail-fast
+	@mkdir -p target
+	set -o pipefail; $(CARGO) test --locked --no-fail-fast 2>&1 | tee target/test-rust.log
 
 bench: check-rust ensure-dbus
 	$(CARGO) bench --locked --bench e2e
