@@ -167,12 +167,7 @@ impl Harness {
                 charge_voltage: 14.2,
                 charge_current: CHARGE_CURRENT,
                 discharge_current: DISCHARGE_CURRENT,
-                temp_cold: cfg.temp_cold_danger,
-                temp_hot: cfg.temp_hot_danger,
-                temp_discharge_cold: cfg.temp_discharge_cold,
-                margin: cfg.bms_temp_margin,
-                hold: cfg.bms_hold_time,
-                ramp: cfg.bms_ramp_time,
+                ..Limits::from_config(&cfg)
             }),
             settings: Settings {
                 total_capacity,
