@@ -97,7 +97,10 @@ impl Q {
 
     /// The quantity a member path carries, if it is one we aggregate.
     pub fn of_path(path: &str) -> Option<Q> {
-        Q::ALL.iter().find(|(_, p)| *p == path).map(|(q, _)| *q)
+        // Called for every item of every member signal: a hash map, built once.
+        static INDEX: std::sync::LazyLock<std::collections::HashMap<&'static str, Q>> =
+            std::sync::LazyLock::new(|| Q::ALL.iter().map(|(q, p)| (*p, *q)).collect());
+        INDEX.get(path).copied()
     }
 
     pub fn path(self) -> &'static str {
