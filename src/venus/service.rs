@@ -34,10 +34,19 @@ pub const BUSITEM: &str = "com.victronenergy.BusItem";
 pub enum Access {
     ReadOnly,
     /// A string of at most this many bytes (e.g. `/CustomName`).
-    Text { max_len: usize },
+    Text {
+        max_len: usize,
+    },
     /// Anything (simulated devices, like velib's dummy services).
     Any,
+    /// The owner decides: the write is passed on with a verdict channel and `SetValue` returns
+    /// the owner's code (0, 1 or 2). The stored value is not changed here; the owner publishes
+    /// whatever the write leads to. Momentary actions (e.g. forgetting a member) use this.
+    Ask,
 }
+
+/// How long `SetValue` waits for the owner's verdict on an [`Access::Ask`] path.
+const VERDICT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// What `SetValue` returns, as velib does.
 pub const SET_OK: i32 = 0;
@@ -55,15 +64,22 @@ pub struct ItemSpec {
 
 impl ItemSpec {
     pub fn new(path: impl Into<String>, format: Format, access: Access) -> Self {
-        ItemSpec { path: path.into(), format, access, description: "" }
+        ItemSpec {
+            path: path.into(),
+            format,
+            access,
+            description: "",
+        }
     }
 }
 
-/// A value another process wrote through `SetValue` and that was accepted.
-#[derive(Debug, Clone, PartialEq)]
+/// A value another process wrote through `SetValue` and that was accepted, or (on an
+/// [`Access::Ask`] path) that waits for the owner's verdict on `verdict`.
+#[derive(Debug, Clone)]
 pub struct Written {
     pub path: String,
     pub value: Value,
+    pub verdict: Option<Sender<i32>>,
 }
 
 struct Item {
@@ -88,7 +104,11 @@ fn lock(tree: &Shared) -> MutexGuard<'_, Tree> {
 impl Tree {
     /// Leaves below `node` ("/" for all), keyed relative to it.
     fn below<'a>(&'a self, node: &'a str) -> impl Iterator<Item = (&'a str, &'a Item)> + 'a {
-        let prefix = if node == "/" { "/".to_owned() } else { format!("{node}/") };
+        let prefix = if node == "/" {
+            "/".to_owned()
+        } else {
+            format!("{node}/")
+        };
         let plen = prefix.len();
         self.items
             .range(prefix.clone()..)
@@ -97,14 +117,18 @@ impl Tree {
     }
 
     fn values_below(&self, node: &str) -> zvariant::Value<'static> {
-        let map: HashMap<String, zvariant::Value<'static>> =
-            self.below(node).map(|(k, item)| (k.to_owned(), item.value.to_variant())).collect();
+        let map: HashMap<String, zvariant::Value<'static>> = self
+            .below(node)
+            .map(|(k, item)| (k.to_owned(), item.value.to_variant()))
+            .collect();
         zvariant::Value::from(map)
     }
 
     fn texts_below(&self, node: &str) -> zvariant::Value<'static> {
-        let map: HashMap<String, String> =
-            self.below(node).map(|(k, item)| (k.to_owned(), item.text.clone())).collect();
+        let map: HashMap<String, String> = self
+            .below(node)
+            .map(|(k, item)| (k.to_owned(), item.text.clone()))
+            .collect();
         zvariant::Value::from(map)
     }
 }
@@ -112,7 +136,10 @@ impl Tree {
 fn entry(value: &Value, text: &str) -> HashMap<String, OwnedValue> {
     HashMap::from([
         ("Value".to_owned(), value.to_owned_variant()),
-        ("Text".to_owned(), Value::Text(text.to_owned()).to_owned_variant()),
+        (
+            "Text".to_owned(),
+            Value::Text(text.to_owned()).to_owned_variant(),
+        ),
     ])
 }
 
@@ -122,25 +149,79 @@ struct Leaf {
     written: Option<Sender<Written>>,
 }
 
+impl Leaf {
+    /// Passes a write on an [`Access::Ask`] path to the owner and returns its verdict.
+    async fn ask(&self, value: OwnedValue) -> i32 {
+        let (Ok(value), Some(tx)) = (Value::decode(&value), &self.written) else {
+            return SET_READ_ONLY_OR_TYPE;
+        };
+        let (verdict_tx, verdict_rx) = smol::channel::bounded(1);
+        if tx
+            .send(Written {
+                path: self.path.clone(),
+                value,
+                verdict: Some(verdict_tx),
+            })
+            .await
+            .is_err()
+        {
+            return SET_REJECTED;
+        }
+        let timer = async {
+            smol::Timer::after(VERDICT_TIMEOUT).await;
+            SET_REJECTED
+        };
+        smol::future::or(
+            async { verdict_rx.recv().await.unwrap_or(SET_REJECTED) },
+            timer,
+        )
+        .await
+    }
+}
+
 #[interface(name = "com.victronenergy.BusItem")]
 impl Leaf {
     async fn get_value(&self) -> OwnedValue {
         let tree = lock(&self.tree);
-        tree.items.get(&self.path).map_or(Value::Invalid, |i| i.value.clone()).to_owned_variant()
+        tree.items
+            .get(&self.path)
+            .map_or(Value::Invalid, |i| i.value.clone())
+            .to_owned_variant()
     }
 
     async fn get_text(&self) -> String {
-        lock(&self.tree).items.get(&self.path).map(|i| i.text.clone()).unwrap_or_default()
+        lock(&self.tree)
+            .items
+            .get(&self.path)
+            .map(|i| i.text.clone())
+            .unwrap_or_default()
     }
 
-    async fn set_value(&self, value: OwnedValue, #[zbus(signal_emitter)] emitter: SignalEmitter<'_>) -> i32 {
+    async fn set_value(
+        &self,
+        value: OwnedValue,
+        #[zbus(signal_emitter)] emitter: SignalEmitter<'_>,
+    ) -> i32 {
+        let ask = lock(&self.tree)
+            .items
+            .get(&self.path)
+            .is_some_and(|i| i.spec.access == Access::Ask);
+        if ask {
+            return self.ask(value).await;
+        }
         let accepted = {
             let mut tree = lock(&self.tree);
-            let Some(item) = tree.items.get_mut(&self.path) else { return SET_READ_ONLY_OR_TYPE };
-            let Ok(value) = Value::decode(&value) else { return SET_READ_ONLY_OR_TYPE };
+            let Some(item) = tree.items.get_mut(&self.path) else {
+                return SET_READ_ONLY_OR_TYPE;
+            };
+            let Ok(value) = Value::decode(&value) else {
+                return SET_READ_ONLY_OR_TYPE;
+            };
             match (item.spec.access, &value) {
-                (Access::ReadOnly, _) => return SET_READ_ONLY_OR_TYPE,
-                (Access::Text { max_len }, Value::Text(s)) if s.len() > max_len => return SET_REJECTED,
+                (Access::ReadOnly | Access::Ask, _) => return SET_READ_ONLY_OR_TYPE,
+                (Access::Text { max_len }, Value::Text(s)) if s.len() > max_len => {
+                    return SET_REJECTED;
+                }
                 (Access::Text { .. }, Value::Text(_)) | (Access::Any, _) => {}
                 (Access::Text { .. }, _) => return SET_READ_ONLY_OR_TYPE,
             }
@@ -152,13 +233,22 @@ impl Leaf {
             (value, item.text.clone())
         };
         let (value, text) = accepted;
-        let changes = HashMap::from([("Value", value.to_variant()), ("Text", zvariant::Value::from(text))]);
+        let changes = HashMap::from([
+            ("Value", value.to_variant()),
+            ("Text", zvariant::Value::from(text)),
+        ]);
         if let Err(e) = Leaf::properties_changed(&emitter, changes).await {
             log::warn!("PropertiesChanged for {} not sent: {e}", self.path);
         }
         if let Some(tx) = &self.written {
             // The owner may have stopped listening while shutting down; nothing to do then.
-            let _ = tx.send(Written { path: self.path.clone(), value }).await;
+            let _ = tx
+                .send(Written {
+                    path: self.path.clone(),
+                    value,
+                    verdict: None,
+                })
+                .await;
         }
         SET_OK
     }
@@ -202,7 +292,10 @@ struct Root {
 impl Root {
     async fn get_items(&self) -> HashMap<String, HashMap<String, OwnedValue>> {
         let tree = lock(&self.tree);
-        tree.items.iter().map(|(p, item)| (p.clone(), entry(&item.value, &item.text))).collect()
+        tree.items
+            .iter()
+            .map(|(p, item)| (p.clone(), entry(&item.value, &item.text)))
+            .collect()
     }
 
     async fn get_value(&self) -> zvariant::Value<'static> {
@@ -222,7 +315,9 @@ impl Root {
 
 /// Intermediate nodes of a path: `/Dc/0/Voltage` → `/Dc`, `/Dc/0`.
 fn parents(path: &str) -> impl Iterator<Item = &str> {
-    path.match_indices('/').skip(1).map(move |(i, _)| &path[..i])
+    path.match_indices('/')
+        .skip(1)
+        .map(move |(i, _)| &path[..i])
 }
 
 /// Why the service could not take its bus name.
@@ -254,8 +349,15 @@ impl Service {
     /// Exports the root object. `written` receives every accepted `SetValue`.
     pub async fn new(conn: &Connection, written: Option<Sender<Written>>) -> zbus::Result<Service> {
         let tree = Shared::default();
-        conn.object_server().at("/", Root { tree: tree.clone() }).await?;
-        Ok(Service { conn: conn.clone(), tree, nodes: BTreeSet::new(), written })
+        conn.object_server()
+            .at("/", Root { tree: tree.clone() })
+            .await?;
+        Ok(Service {
+            conn: conn.clone(),
+            tree,
+            nodes: BTreeSet::new(),
+            written,
+        })
     }
 
     pub fn connection(&self) -> &Connection {
@@ -270,14 +372,23 @@ impl Service {
         let fresh = {
             let mut tree = lock(&self.tree);
             let text = spec.format.text(&value);
-            tree.items.insert(path.clone(), Item { value, text, spec }).is_none()
+            tree.items
+                .insert(path.clone(), Item { value, text, spec })
+                .is_none()
         };
         if fresh {
-            let leaf = Leaf { path: path.clone(), tree: self.tree.clone(), written: self.written.clone() };
+            let leaf = Leaf {
+                path: path.clone(),
+                tree: self.tree.clone(),
+                written: self.written.clone(),
+            };
             self.conn.object_server().at(path.as_str(), leaf).await?;
             for node in parents(&path) {
                 if self.nodes.insert(node.to_owned()) {
-                    let obj = Node { path: node.to_owned(), tree: self.tree.clone() };
+                    let obj = Node {
+                        path: node.to_owned(),
+                        tree: self.tree.clone(),
+                    };
                     self.conn.object_server().at(node, obj).await?;
                 }
             }
@@ -303,7 +414,11 @@ impl Service {
         }
         let orphans: Vec<String> = {
             let tree = lock(&self.tree);
-            self.nodes.iter().filter(|n| tree.below(n).next().is_none()).cloned().collect()
+            self.nodes
+                .iter()
+                .filter(|n| tree.below(n).next().is_none())
+                .cloned()
+                .collect()
         };
         for n in orphans {
             server.remove::<Node, _>(n.as_str()).await?;
@@ -338,7 +453,10 @@ impl Service {
         Ok(n)
     }
 
-    async fn emit(&self, changes: HashMap<String, HashMap<String, OwnedValue>>) -> zbus::Result<()> {
+    async fn emit(
+        &self,
+        changes: HashMap<String, HashMap<String, OwnedValue>>,
+    ) -> zbus::Result<()> {
         if changes.is_empty() {
             return Ok(());
         }
@@ -354,7 +472,11 @@ impl Service {
     /// Requests the well-known name without queueing, as velib does.
     pub async fn request_name(&self, name: &str) -> Result<(), NameError> {
         use zbus::fdo::RequestNameReply as R;
-        match self.conn.request_name_with_flags(name, RequestNameFlags::DoNotQueue.into()).await {
+        match self
+            .conn
+            .request_name_with_flags(name, RequestNameFlags::DoNotQueue.into())
+            .await
+        {
             Ok(R::PrimaryOwner | R::AlreadyOwner) => Ok(()),
             Ok(R::Exists | R::InQueue) => Err(NameError::Taken),
             Err(zbus::Error::NameTaken) => Err(NameError::Taken),
@@ -369,7 +491,10 @@ mod tests {
 
     #[test]
     fn parents_of_a_path() {
-        assert_eq!(parents("/Dc/0/Voltage").collect::<Vec<_>>(), ["/Dc", "/Dc/0"]);
+        assert_eq!(
+            parents("/Dc/0/Voltage").collect::<Vec<_>>(),
+            ["/Dc", "/Dc/0"]
+        );
         assert_eq!(parents("/Soc").count(), 0);
     }
 }
