@@ -6,16 +6,17 @@
 //! D-Bus conventions and knows nothing about batteries; [`daemon`] wires them together
 //! on one smol event loop. See ARCHITECTURE.md for the codemap.
 
-pub mod config;
-pub mod venus;
 pub mod aggregate;
-pub mod paths;
 pub mod bank;
 pub mod bms;
+pub mod config;
 pub mod daemon;
-pub mod publish;
-pub mod sim;
-pub mod privbus;
-pub mod status;
 pub mod demo;
+pub mod memory;
+pub mod paths;
+pub mod privbus;
+pub mod publish;
 pub mod rt;
+pub mod sim;
+pub mod status;
+pub mod venus;
