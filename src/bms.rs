@@ -5,9 +5,12 @@
 //! `/Info/MaxChargeCurrent = 0`, and discharging `/Info/MaxDischargeCurrent = 0`
 //! (shared/docs/venus-platform.md §4). So in this mode:
 //! * CVL is MAX_CHARGE_VOLTAGE, always valid; CCL and DCL are always valid numbers.
-//! * CCL = MAX_CHARGE_CURRENT × the share of the bank's capacity that is online; DCL likewise
-//!   with MAX_DISCHARGE_CURRENT. When one of two equal batteries drops out the other one gets
-//!   half, not the whole bank's current.
+//! * CCL = MAX_CHARGE_CURRENT × the share of the bank's capacity that is online and in the
+//!   circuit; DCL likewise with MAX_DISCHARGE_CURRENT. When one of two equal batteries drops
+//!   out (or its own protection opens, see `bank::circuit`) the other one gets half, not the
+//!   whole bank's current. The bank is what localsettings remembers, so this holds across a
+//!   restart too. A share that falls applies at once; one that rises (a member back, a new
+//!   one) ramps over BMS_RAMP_TIME, except for the members found at start-up.
 //! * Charging stops while any member raises HighVoltage or HighTemperature, or is colder than
 //!   TEMP_COLD_DANGER (lithium plating) or hotter than TEMP_HOT_DANGER, each by its own sensor.
 //! * Discharging stops while any member raises LowVoltage or LowSoc, or is colder than
@@ -71,7 +74,10 @@ pub struct Cause {
 }
 
 fn cause(rule: &str, name: &str, text: String) -> Cause {
-    Cause { key: format!("{rule} {name}"), text }
+    Cause {
+        key: format!("{rule} {name}"),
+        text,
+    }
 }
 
 /// The members whose (possibly held) values count for the blocking rules.
@@ -88,20 +94,48 @@ fn alarm(m: &Member, q: Q) -> bool {
 pub fn charge_causes(members: &[Member], l: &Limits, margin: f64) -> Vec<Cause> {
     let mut out = Vec::new();
     if !members.iter().any(|m| m.presence == Presence::Online) {
-        let why = if members.is_empty() { "no SmartShunt found" } else { "no fresh data from any member" };
+        let why = if members.is_empty() {
+            "no SmartShunt found"
+        } else {
+            "no fresh data from any member"
+        };
         out.push(cause("stale", "", format!("Charging stopped: {why}")));
         return out;
     }
     for m in counted(members) {
         let t = m.values[Q::Temperature as usize];
         if alarm(m, Q::AlarmHighVoltage) {
-            out.push(cause("hv", m.name, format!("{} high-voltage alarm", m.name)));
+            out.push(cause(
+                "hv",
+                m.name,
+                format!("{} high-voltage alarm", m.name),
+            ));
         } else if alarm(m, Q::AlarmHighTemperature) {
-            out.push(cause("ht", m.name, format!("{} high-temperature alarm", m.name)));
+            out.push(cause(
+                "ht",
+                m.name,
+                format!("{} high-temperature alarm", m.name),
+            ));
         } else if let Some(t) = t.filter(|t| *t < l.temp_cold + margin) {
-            out.push(cause("cold", m.name, format!("{} too cold to charge ({t:.1} °C < {:.1} °C)", m.name, l.temp_cold + margin)));
+            out.push(cause(
+                "cold",
+                m.name,
+                format!(
+                    "{} too cold to charge ({t:.1} °C < {:.1} °C)",
+                    m.name,
+                    l.temp_cold + margin
+                ),
+            ));
         } else if let Some(t) = t.filter(|t| *t > l.temp_hot - margin) {
-            out.push(cause("hot", m.name, format!("{} too hot to charge ({t:.1} °C > {:.1} °C)", m.name, l.temp_hot - margin)));
+            out.push(cause(
+                "hot",
+                m.name,
+                format!(
+                    "{} too hot to charge ({t:.1} °C > {:.1} °C)",
+                    m.name,
+                    l.temp_hot - margin
+                ),
+            ));
         }
     }
     out
@@ -111,7 +145,11 @@ pub fn charge_causes(members: &[Member], l: &Limits, margin: f64) -> Vec<Cause> 
 pub fn discharge_causes(members: &[Member], l: &Limits, margin: f64) -> Vec<Cause> {
     let mut out = Vec::new();
     if counted(members).next().is_none() {
-        let why = if members.is_empty() { "no SmartShunt found" } else { "every member lost" };
+        let why = if members.is_empty() {
+            "no SmartShunt found"
+        } else {
+            "every member lost"
+        };
         out.push(cause("stale", "", format!("Discharging stopped: {why}")));
         return out;
     }
@@ -122,7 +160,15 @@ pub fn discharge_causes(members: &[Member], l: &Limits, margin: f64) -> Vec<Caus
         } else if alarm(m, Q::AlarmLowSoc) {
             out.push(cause("ls", m.name, format!("{} low-SoC alarm", m.name)));
         } else if let Some(t) = t.filter(|t| *t < l.temp_discharge_cold + margin) {
-            out.push(cause("cold", m.name, format!("{} too cold to discharge ({t:.1} °C < {:.1} °C)", m.name, l.temp_discharge_cold + margin)));
+            out.push(cause(
+                "cold",
+                m.name,
+                format!(
+                    "{} too cold to discharge ({t:.1} °C < {:.1} °C)",
+                    m.name,
+                    l.temp_discharge_cold + margin
+                ),
+            ));
         }
     }
     out
@@ -135,8 +181,12 @@ enum Gate {
     Start,
     Open,
     Blocked,
-    Clearing { since: Instant },
-    Ramping { since: Instant },
+    Clearing {
+        since: Instant,
+    },
+    Ramping {
+        since: Instant,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -148,11 +198,22 @@ struct Direction {
 
 impl Direction {
     fn new(label: &'static str) -> Self {
-        Direction { label, gate: Gate::Start, logged: String::new() }
+        Direction {
+            label,
+            gate: Gate::Start,
+            logged: String::new(),
+        }
     }
 
     /// Advances the gate; returns the factor (0..=1) applied to the limit and the cause text.
-    fn step(&mut self, now: Instant, hold: Duration, ramp: Duration, enter: &[Cause], lingering: &[Cause]) -> (f64, Option<String>) {
+    fn step(
+        &mut self,
+        now: Instant,
+        hold: Duration,
+        ramp: Duration,
+        enter: &[Cause],
+        lingering: &[Cause],
+    ) -> (f64, Option<String>) {
         if let Some(c) = enter.first() {
             self.gate = Gate::Blocked;
             self.log(&c.key, &format!("{} blocked: {}", self.label, c.text));
@@ -161,7 +222,10 @@ impl Direction {
         if let Some(c) = lingering.first() {
             if self.gate != Gate::Open && !matches!(self.gate, Gate::Ramping { .. }) {
                 self.gate = Gate::Blocked;
-                return (0.0, Some(format!("{} (not yet clear by the margin)", c.text)));
+                return (
+                    0.0,
+                    Some(format!("{} (not yet clear by the margin)", c.text)),
+                );
             }
         }
         match self.gate {
@@ -172,15 +236,35 @@ impl Direction {
         if let Gate::Clearing { since } = self.gate {
             let waited = now.saturating_duration_since(since);
             if waited < hold {
-                self.log("clearing", &format!("{}: cause cleared, re-opening after {} s", self.label, hold.as_secs()));
-                return (0.0, Some(format!("Cleared, re-opening in {} s", (hold - waited).as_secs() + 1)));
+                self.log(
+                    "clearing",
+                    &format!(
+                        "{}: cause cleared, re-opening after {} s",
+                        self.label,
+                        hold.as_secs()
+                    ),
+                );
+                return (
+                    0.0,
+                    Some(format!(
+                        "Cleared, re-opening in {} s",
+                        (hold - waited).as_secs() + 1
+                    )),
+                );
             }
             self.gate = Gate::Ramping { since: now };
         }
         if let Gate::Ramping { since } = self.gate {
-            let f = if ramp.is_zero() { 1.0 } else { now.saturating_duration_since(since).as_secs_f64() / ramp.as_secs_f64() };
+            let f = if ramp.is_zero() {
+                1.0
+            } else {
+                now.saturating_duration_since(since).as_secs_f64() / ramp.as_secs_f64()
+            };
             if f < 1.0 {
-                self.log("ramp", &format!("{}: ramping up over {} s", self.label, ramp.as_secs()));
+                self.log(
+                    "ramp",
+                    &format!("{}: ramping up over {} s", self.label, ramp.as_secs()),
+                );
                 return (f, Some(format!("Ramping up ({:.0} %)", f * 100.0)));
             }
             self.gate = Gate::Open;
@@ -203,6 +287,13 @@ pub struct Policy {
     limits: Limits,
     charge: Direction,
     discharge: Direction,
+    charge_share: ShareRamp,
+    discharge_share: ShareRamp,
+    /// False until the daemon has registered: the members found at start-up are the bank, not
+    /// joiners, so their shares apply at once.
+    settled: bool,
+    /// Appended to the charge limitation text (e.g. that the bank's members are not remembered).
+    note: Option<String>,
 }
 
 /// What one step decided, before it is turned into D-Bus values.
@@ -216,47 +307,198 @@ pub struct Decision {
     pub blocking_discharge: usize,
 }
 
-/// The share of the bank that is online (fresh), by capacity when known, else by count.
+/// The share of the bank that is online (fresh) and in the circuit, by capacity when known,
+/// else by count.
 pub fn online_share(members: &[Member]) -> f64 {
     let as_present: Vec<Member> = members
         .iter()
-        .map(|m| Member { presence: if m.presence == Presence::Online { Presence::Online } else { Presence::Lost }, ..*m })
+        .map(|m| Member {
+            presence: if m.presence == Presence::Online && m.in_circuit {
+                Presence::Online
+            } else {
+                Presence::Lost
+            },
+            ..*m
+        })
         .collect();
     present_share(&as_present)
 }
 
 fn describe(share: f64, members: &[Member], limit: f64, online_only: bool) -> String {
     let n = members.len();
-    let k = members.iter().filter(|m| if online_only { m.presence == Presence::Online } else { m.presence != Presence::Lost }).count();
-    if share >= 1.0 - 1e-9 {
+    let k = members
+        .iter()
+        .filter(|m| {
+            m.in_circuit
+                && if online_only {
+                    m.presence == Presence::Online
+                } else {
+                    m.presence != Presence::Lost
+                }
+        })
+        .count();
+    let out: Vec<&str> = members
+        .iter()
+        .filter(|m| m.presence == Presence::Online && !m.in_circuit)
+        .map(|m| m.name)
+        .collect();
+    let mut text = if share >= 1.0 - 1e-9 {
         format!("Configured limit {limit:.0} A")
     } else {
-        format!("{k} of {n} members present: {:.0} % of {limit:.0} A", share * 100.0)
+        format!(
+            "{k} of {n} members present: {:.0} % of {limit:.0} A",
+            share * 100.0
+        )
+    };
+    if !out.is_empty() {
+        text.push_str(&format!(
+            " ({} carries no current: out of the circuit)",
+            out.join(", ")
+        ));
     }
+    text
+}
+
+/// The share a direction's limit is scaled by: a share that falls applies at once, one that
+/// rises (a member back, or a new one) ramps over BMS_RAMP_TIME.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct ShareRamp {
+    from: f64,
+    to: f64,
+    since: Option<Instant>,
+}
+
+impl ShareRamp {
+    const SETTLED: ShareRamp = ShareRamp {
+        from: 0.0,
+        to: 0.0,
+        since: None,
+    };
+
+    fn value(&self, now: Instant, ramp: Duration) -> f64 {
+        match self.since {
+            Some(since) if !ramp.is_zero() => {
+                let f = (now.saturating_duration_since(since).as_secs_f64() / ramp.as_secs_f64())
+                    .min(1.0);
+                self.from + (self.to - self.from) * f
+            }
+            _ => self.to,
+        }
+    }
+
+    /// The share to apply now for `target`; `at_once` (at start-up) skips the ramp.
+    fn step(&mut self, target: f64, now: Instant, ramp: Duration, at_once: bool) -> f64 {
+        let current = self.value(now, ramp);
+        if at_once || target <= current + 1e-9 {
+            *self = ShareRamp {
+                from: target,
+                to: target,
+                since: None,
+            };
+        } else if (target - self.to).abs() > 1e-9 {
+            *self = ShareRamp {
+                from: current,
+                to: target,
+                since: Some(now),
+            };
+        }
+        let v = self.value(now, ramp);
+        if v >= self.to - 1e-9 {
+            self.since = None;
+        }
+        v
+    }
+}
+
+fn ramping_text(applied: f64, target: f64, members: &[Member], limit: f64) -> String {
+    let k = members
+        .iter()
+        .filter(|m| m.presence == Presence::Online && m.in_circuit)
+        .count();
+    format!(
+        "Ramping up: {k} of {} members present, {:.0} % of {limit:.0} A (rising to {:.0} %)",
+        members.len(),
+        applied * 100.0,
+        target * 100.0
+    )
 }
 
 impl Policy {
     pub fn new(limits: Limits) -> Policy {
-        Policy { limits, charge: Direction::new("charging"), discharge: Direction::new("discharging") }
+        Policy {
+            limits,
+            charge: Direction::new("charging"),
+            discharge: Direction::new("discharging"),
+            charge_share: ShareRamp::SETTLED,
+            discharge_share: ShareRamp::SETTLED,
+            settled: false,
+            note: None,
+        }
+    }
+
+    /// From now on a share that rises ramps (called once the start-up members are in).
+    pub fn settle(&mut self) {
+        self.settled = true;
+    }
+
+    /// A remark appended to `/Info/ChargeLimitation` while it applies.
+    pub fn set_note(&mut self, note: Option<String>) {
+        self.note = note;
     }
 
     /// Decides the limits for the members' present state.
     pub fn decide(&mut self, members: &[Member], now: Instant) -> Decision {
         let l = self.limits;
-        let (c_enter, c_linger) = (charge_causes(members, &l, 0.0), charge_causes(members, &l, l.margin));
-        let (d_enter, d_linger) = (discharge_causes(members, &l, 0.0), discharge_causes(members, &l, l.margin));
+        let (c_enter, c_linger) = (
+            charge_causes(members, &l, 0.0),
+            charge_causes(members, &l, l.margin),
+        );
+        let (d_enter, d_linger) = (
+            discharge_causes(members, &l, 0.0),
+            discharge_causes(members, &l, l.margin),
+        );
         let (cf, ctext) = self.charge.step(now, l.hold, l.ramp, &c_enter, &c_linger);
-        let (df, dtext) = self.discharge.step(now, l.hold, l.ramp, &d_enter, &d_linger);
-        let c_share = online_share(members);
+        let (df, dtext) = self
+            .discharge
+            .step(now, l.hold, l.ramp, &d_enter, &d_linger);
+        let c_target = online_share(members);
         // While no member is fresh, discharge keeps the held members' share (see module doc).
-        let d_share = if members.iter().any(|m| m.presence == Presence::Online) { c_share } else { present_share(members) };
+        let d_target = if members.iter().any(|m| m.presence == Presence::Online) {
+            c_target
+        } else {
+            present_share(members)
+        };
+        let at_once = !self.settled;
+        let c_share = self.charge_share.step(c_target, now, l.ramp, at_once);
+        let d_share = self.discharge_share.step(d_target, now, l.ramp, at_once);
+        let text = |applied: f64, target: f64, limit: f64, online_only: bool| {
+            if applied < target - 1e-9 {
+                ramping_text(applied, target, members, limit)
+            } else {
+                describe(target, members, limit, online_only)
+            }
+        };
+        let mut charge_text =
+            ctext.unwrap_or_else(|| text(c_share, c_target, l.charge_current, true));
+        if let Some(note) = &self.note {
+            charge_text.push_str("; ");
+            charge_text.push_str(note);
+        }
         Decision {
             charge_current: l.charge_current * c_share * cf,
             discharge_current: l.discharge_current * d_share * df,
-            charge_text: ctext.unwrap_or_else(|| describe(c_share, members, l.charge_current, true)),
-            discharge_text: dtext.unwrap_or_else(|| describe(d_share, members, l.discharge_current, d_share == c_share)),
-            blocking_charge: c_enter.iter().filter(|c| !c.key.starts_with("stale")).count(),
-            blocking_discharge: d_enter.iter().filter(|c| !c.key.starts_with("stale")).count(),
+            charge_text,
+            discharge_text: dtext.unwrap_or_else(|| {
+                text(d_share, d_target, l.discharge_current, d_target == c_target)
+            }),
+            blocking_charge: c_enter
+                .iter()
+                .filter(|c| !c.key.starts_with("stale"))
+                .count(),
+            blocking_discharge: d_enter
+                .iter()
+                .filter(|c| !c.key.starts_with("stale"))
+                .count(),
         }
     }
 
@@ -269,15 +511,30 @@ impl Policy {
     fn values(&self, d: &Decision) -> Vec<(&'static str, Value)> {
         let amps = |a: f64| Value::Double(crate::publish::round_to(a, 0.1));
         vec![
-            (paths::MAX_CHARGE_VOLTAGE, Value::Double(self.limits.charge_voltage)),
+            (
+                paths::MAX_CHARGE_VOLTAGE,
+                Value::Double(self.limits.charge_voltage),
+            ),
             (paths::MAX_CHARGE_CURRENT, amps(d.charge_current)),
             (paths::MAX_DISCHARGE_CURRENT, amps(d.discharge_current)),
             (paths::CHARGE_LIMITATION, d.charge_text.clone().into()),
             (paths::DISCHARGE_LIMITATION, d.discharge_text.clone().into()),
-            (paths::ALLOW_TO_CHARGE, Value::Uint(u32::from(d.charge_current > 0.0))),
-            (paths::ALLOW_TO_DISCHARGE, Value::Uint(u32::from(d.discharge_current > 0.0))),
-            (paths::MODULES_BLOCKING_CHARGE, Value::Uint(d.blocking_charge as u32)),
-            (paths::MODULES_BLOCKING_DISCHARGE, Value::Uint(d.blocking_discharge as u32)),
+            (
+                paths::ALLOW_TO_CHARGE,
+                Value::Uint(u32::from(d.charge_current > 0.0)),
+            ),
+            (
+                paths::ALLOW_TO_DISCHARGE,
+                Value::Uint(u32::from(d.discharge_current > 0.0)),
+            ),
+            (
+                paths::MODULES_BLOCKING_CHARGE,
+                Value::Uint(d.blocking_charge as u32),
+            ),
+            (
+                paths::MODULES_BLOCKING_DISCHARGE,
+                Value::Uint(d.blocking_discharge as u32),
+            ),
         ]
     }
 
@@ -300,7 +557,10 @@ impl Policy {
         vec![
             (paths::MAX_CHARGE_CURRENT, Value::Double(0.0)),
             (paths::ALLOW_TO_CHARGE, Value::Uint(0)),
-            (paths::CHARGE_LIMITATION, "Charging stopped: the aggregator is shutting down".into()),
+            (
+                paths::CHARGE_LIMITATION,
+                "Charging stopped: the aggregator is shutting down".into(),
+            ),
         ]
     }
 }

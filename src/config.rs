@@ -82,6 +82,7 @@ pub struct Config {
     pub log_period: Option<Duration>,
     pub stale_timeout: Duration,
     pub offline_grace: Duration,
+    pub out_of_circuit_time: Duration,
     pub start_timeout: Duration,
     pub rescan_interval: Duration,
 }
@@ -107,6 +108,7 @@ impl Default for Config {
             log_period: Some(Duration::from_secs(300)),
             stale_timeout: Duration::from_secs(30),
             offline_grace: Duration::from_secs(300),
+            out_of_circuit_time: Duration::from_secs(60),
             start_timeout: Duration::from_secs(10),
             rescan_interval: Duration::from_secs(60),
         }
@@ -170,7 +172,7 @@ impl fmt::Display for ConfigWarning {
 impl std::error::Error for ConfigError {}
 
 /// Every key, in the order `describe()` prints them.
-const KEYS: [&str; 20] = [
+const KEYS: [&str; 21] = [
     "DEVICE_MODE",
     "DEVICE_NAME",
     "DEVICE_INSTANCE",
@@ -189,6 +191,7 @@ const KEYS: [&str; 20] = [
     "LOG_PERIOD",
     "STALE_TIMEOUT",
     "OFFLINE_GRACE",
+    "OUT_OF_CIRCUIT_TIME",
     "START_TIMEOUT",
     "RESCAN_INTERVAL",
 ];
@@ -321,6 +324,7 @@ impl Config {
             "LOG_PERIOD" => self.log_period.map(secs).unwrap_or_else(|| "0".into()),
             "STALE_TIMEOUT" => secs(self.stale_timeout),
             "OFFLINE_GRACE" => secs(self.offline_grace),
+            "OUT_OF_CIRCUIT_TIME" => secs(self.out_of_circuit_time),
             "START_TIMEOUT" => secs(self.start_timeout),
             "RESCAN_INTERVAL" => secs(self.rescan_interval),
             _ => String::new(),
@@ -379,6 +383,9 @@ fn apply(c: &mut Config, key: &str, raw: &str) -> Result<(), String> {
         }
         "STALE_TIMEOUT" => c.stale_timeout = or(v, d.stale_timeout, |v| secs(v, 2, 3600))?,
         "OFFLINE_GRACE" => c.offline_grace = or(v, d.offline_grace, |v| secs(v, 0, 86_400))?,
+        "OUT_OF_CIRCUIT_TIME" => {
+            c.out_of_circuit_time = or(v, d.out_of_circuit_time, |v| secs(v, 1, 3600))?
+        }
         "START_TIMEOUT" => c.start_timeout = or(v, d.start_timeout, |v| secs(v, 1, 600))?,
         "RESCAN_INTERVAL" => c.rescan_interval = or(v, d.rescan_interval, |v| secs(v, 5, 3600))?,
         _ => {}

@@ -3,9 +3,11 @@
 //!
 //! Every input is applied to the [`Bank`], then inputs that arrived together are coalesced
 //! into one aggregation pass, which publishes one `ItemsChanged` holding only what changed.
-//! Start-up order: device instance from localsettings, every object exported, then the bus
-//! name requested once the first member's data is in (or after START_TIMEOUT with invalid
-//! values).
+//! Start-up order: device instance, custom name and the remembered members from
+//! localsettings, every object exported, then the bus name requested once the members' data is
+//! in: every remembered member, or at least one member after START_TIMEOUT (invalid values if
+//! none). Quiet members are probed (`GetValue` on `/Connected`) in tasks of their own, never in
+//! the loop; the bank's memory is written back whenever its membership changes.
 
 use std::borrow::Cow;
 use std::time::{Duration, Instant};
@@ -15,13 +17,14 @@ use smol::stream::StreamExt;
 use zbus::Connection;
 
 use crate::aggregate::{self, Settings};
-use crate::bank::{Bank, Effects, Options};
+use crate::bank::{self, Bank, Effects, Options, ProbeResult};
 use crate::bms::{self, Policy};
 use crate::config::{Config, DeviceMode};
+use crate::memory;
 use crate::paths;
-use crate::publish::{self, SERVICE_NAME, SETTINGS_GROUP};
+use crate::publish::{self, MEMBERS_SETTING, SERVICE_NAME, SETTINGS_GROUP};
 use crate::venus::monitor::{self, BusLost};
-use crate::venus::service::{NameError, Service, Written};
+use crate::venus::service::{BUSITEM, NameError, SET_OK, SET_REJECTED, Service, Written};
 use crate::venus::settings::{self, SettingsError};
 use crate::venus::value::Value;
 use crate::venus::{LogOnce, vreg};
@@ -43,7 +46,10 @@ pub enum Exit {
 impl std::fmt::Display for Exit {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Exit::NameTaken => write!(f, "{SERVICE_NAME} is already owned by another process (is a second copy running?)"),
+            Exit::NameTaken => write!(
+                f,
+                "{SERVICE_NAME} is already owned by another process (is a second copy running?)"
+            ),
             Exit::BusLost(e) => write!(f, "{e}"),
             Exit::Stopped => f.write_str("stopped by a signal"),
         }
@@ -53,7 +59,15 @@ impl std::fmt::Display for Exit {
 enum Input {
     Monitor(monitor::Event),
     MonitorStopped(BusLost),
-    Capacity { service: String, instance: u32, capacity: Option<f64> },
+    Capacity {
+        service: String,
+        instance: u32,
+        capacity: Option<f64>,
+    },
+    Probe {
+        service: String,
+        result: ProbeResult,
+    },
     Written(Written),
     Tick,
     Stop,
@@ -75,6 +89,8 @@ struct Daemon {
     /// The name set from the GUI (persisted in localsettings); empty = DEVICE_NAME or default.
     custom_name: String,
     settings_ok: bool,
+    /// The bank's memory as last written to localsettings (None: cannot be written).
+    saved_memory: Option<String>,
     slots: Vec<usize>,
     /// The `/Members/*` values need publishing again (membership, presence, capacity or name).
     members_dirty: bool,
@@ -88,14 +104,31 @@ struct Daemon {
 pub async fn run(cfg: Config, conn: Connection) -> Exit {
     let (tx, rx) = unbounded();
     let (written_tx, written_rx) = unbounded();
-    let (instance, custom_name, settings_ok) = identity(&conn, &cfg).await;
+    let Stored {
+        instance,
+        custom_name,
+        settings_ok,
+        memory,
+    } = identity(&conn, &cfg).await;
     let name = effective_name(&cfg, &custom_name);
-    let policy = (cfg.mode == DeviceMode::VirtualBms).then(|| Policy::new(bms::Limits::from_config(&cfg)));
-    let service = match build_service(&conn, &cfg, instance, &name, written_tx, policy.as_ref()).await {
-        Ok(s) => s,
-        Err(e) => return Exit::BusLost(format!("could not export the D-Bus objects: {e}")),
-    };
-    log::info!("{} {} starting in {:?} mode as device instance {instance}", publish::PROCESS_NAME, env!("CARGO_PKG_VERSION"), cfg.mode);
+    let mut policy =
+        (cfg.mode == DeviceMode::VirtualBms).then(|| Policy::new(bms::Limits::from_config(&cfg)));
+    if let (Some(p), None) = (policy.as_mut(), &memory) {
+        p.set_note(Some(
+            "bank members not remembered (localsettings unavailable)".into(),
+        ));
+    }
+    let service =
+        match build_service(&conn, &cfg, instance, &name, written_tx, policy.as_ref()).await {
+            Ok(s) => s,
+            Err(e) => return Exit::BusLost(format!("could not export the D-Bus objects: {e}")),
+        };
+    log::info!(
+        "{} {} starting in {:?} mode as device instance {instance}",
+        publish::PROCESS_NAME,
+        env!("CARGO_PKG_VERSION"),
+        cfg.mode
+    );
 
     spawn_inputs(&conn, &cfg, &tx, written_rx);
     let now = Instant::now();
@@ -103,6 +136,7 @@ pub async fn run(cfg: Config, conn: Connection) -> Exit {
         bank: Bank::new(Options {
             stale_timeout: cfg.stale_timeout,
             offline_grace: cfg.offline_grace,
+            circuit_time: cfg.out_of_circuit_time,
             exclude: cfg.exclude.clone(),
             own_name: SERVICE_NAME.into(),
         }),
@@ -114,37 +148,87 @@ pub async fn run(cfg: Config, conn: Connection) -> Exit {
         tx,
         custom_name,
         settings_ok,
+        saved_memory: memory.clone(),
         slots: Vec::new(),
         members_dirty: true,
         registered: false,
         started: now,
         once: LogOnce::default(),
     };
+    d.load_memory(memory.as_deref().unwrap_or_default(), now);
     d.run(rx).await
 }
 
-/// Device instance (ClassAndVrmInstance) and the persisted custom name from localsettings.
-async fn identity(conn: &Connection, cfg: &Config) -> (u32, String, bool) {
+/// What localsettings holds for us.
+struct Stored {
+    instance: u32,
+    custom_name: String,
+    settings_ok: bool,
+    /// The bank's memory; None when localsettings could not be asked.
+    memory: Option<String>,
+}
+
+/// Device instance (ClassAndVrmInstance), the persisted custom name and the bank's memory from
+/// localsettings.
+async fn identity(conn: &Connection, cfg: &Config) -> Stored {
     let class = format!("{SETTINGS_GROUP}/ClassAndVrmInstance");
     let name = format!("{SETTINGS_GROUP}/CustomName");
-    let wanted = [(class.as_str(), Value::from(format!("battery:{}", cfg.device_instance))), (name.as_str(), Value::from(""))];
+    let wanted = [
+        (
+            class.as_str(),
+            Value::from(format!("battery:{}", cfg.device_instance)),
+        ),
+        (name.as_str(), Value::from("")),
+        (MEMBERS_SETTING, Value::from("")),
+    ];
     match settings::add_settings(conn, &wanted, CALL_TIMEOUT).await {
         Ok(answers) => {
-            let instance = answers[0].as_ref().ok().and_then(|v| v.as_str()).and_then(|s| s.strip_prefix("battery:")).and_then(|n| n.parse().ok());
-            let custom = answers[1].as_ref().ok().and_then(|v| v.as_str()).unwrap_or_default().to_owned();
-            match instance {
-                Some(i) => (i, custom, true),
+            let text = |i: usize| {
+                answers[i]
+                    .as_ref()
+                    .ok()
+                    .and_then(|v| v.as_str())
+                    .map(str::to_owned)
+            };
+            let instance =
+                text(0).and_then(|s| s.strip_prefix("battery:").and_then(|n| n.parse().ok()));
+            let custom_name = text(1).unwrap_or_default();
+            let memory = text(2);
+            if memory.is_none() {
+                log::warn!(
+                    "localsettings gave no usable {MEMBERS_SETTING} ({:?}): the bank's members will not be remembered across a restart",
+                    answers[2]
+                );
+            }
+            let instance = match instance {
+                Some(i) => i,
                 None => {
                     let i = free_instance(conn, cfg.device_instance).await;
-                    log::warn!("localsettings gave no usable ClassAndVrmInstance ({:?}); using free instance {i}", answers[0]);
-                    (i, custom, true)
+                    log::warn!(
+                        "localsettings gave no usable ClassAndVrmInstance ({:?}); using free instance {i}",
+                        answers[0]
+                    );
+                    i
                 }
+            };
+            Stored {
+                instance,
+                custom_name,
+                settings_ok: true,
+                memory,
             }
         }
         Err(e) => {
-            let i = free_instance(conn, cfg.device_instance).await;
-            log::warn!("{e}: using free device instance {i}; the custom name will not be persisted");
-            (i, String::new(), false)
+            let instance = free_instance(conn, cfg.device_instance).await;
+            log::warn!(
+                "{e}: using free device instance {instance}; the custom name will not be persisted and the bank's members will not be remembered across a restart"
+            );
+            Stored {
+                instance,
+                custom_name: String::new(),
+                settings_ok: false,
+                memory: None,
+            }
         }
     }
 }
@@ -157,7 +241,13 @@ async fn free_instance(conn: &Connection, preferred: u32) -> u32 {
             if !name.starts_with("com.victronenergy.battery.") {
                 continue;
             }
-            let call = conn.call_method(Some(name.as_str()), paths::DEVICE_INSTANCE, Some(crate::venus::service::BUSITEM), "GetValue", &());
+            let call = conn.call_method(
+                Some(name.as_str()),
+                paths::DEVICE_INSTANCE,
+                Some(BUSITEM),
+                "GetValue",
+                &(),
+            );
             let timer = async {
                 smol::Timer::after(Duration::from_secs(2)).await;
                 Err(zbus::Error::Failure("timeout".into()))
@@ -169,14 +259,18 @@ async fn free_instance(conn: &Connection, preferred: u32) -> u32 {
             }
         }
     }
-    (preferred..).find(|i| !used.contains(i)).unwrap_or(preferred)
+    (preferred..)
+        .find(|i| !used.contains(i))
+        .unwrap_or(preferred)
 }
 
 fn effective_name(cfg: &Config, custom: &str) -> String {
     if !custom.trim().is_empty() {
         return custom.to_owned();
     }
-    cfg.device_name.clone().unwrap_or_else(|| cfg.default_name().to_owned())
+    cfg.device_name
+        .clone()
+        .unwrap_or_else(|| cfg.default_name().to_owned())
 }
 
 async fn build_service(
@@ -194,9 +288,13 @@ async fn build_service(
     // A virtual BMS must show a valid CVL in the very first GetItems.
     let initial = policy.map(Policy::initial_values).unwrap_or_default();
     for def in publish::computed(cfg.mode) {
-        let value = initial.iter().find(|(p, _)| *p == def.path).map_or(Value::Invalid, |(_, v)| v.clone());
+        let value = initial
+            .iter()
+            .find(|(p, _)| *p == def.path)
+            .map_or(Value::Invalid, |(_, v)| v.clone());
         service.add(publish::spec_of(def), value).await?;
     }
+    service.add(publish::forget_spec(), Value::from("")).await?;
     Ok(service)
 }
 
@@ -204,9 +302,20 @@ fn spawn_inputs(conn: &Connection, cfg: &Config, tx: &Sender<Input>, written: Re
     let opts = monitor::Options {
         prefix: "com.victronenergy.battery.".into(),
         ignore: vec![SERVICE_NAME.into()],
-        fallback_paths: paths::Q::ALL.iter().map(|(_, p)| (*p).to_owned()).chain(
-            [paths::DEVICE_INSTANCE, paths::PRODUCT_ID, paths::PRODUCT_NAME, paths::CUSTOM_NAME].map(String::from),
-        ).collect(),
+        fallback_paths: paths::Q::ALL
+            .iter()
+            .map(|(_, p)| (*p).to_owned())
+            .chain(
+                [
+                    paths::DEVICE_INSTANCE,
+                    paths::PRODUCT_ID,
+                    paths::PRODUCT_NAME,
+                    paths::CUSTOM_NAME,
+                    paths::SERIAL,
+                ]
+                .map(String::from),
+            )
+            .collect(),
         scan_timeout: SCAN_TIMEOUT,
         rescan_interval: cfg.rescan_interval,
     };
@@ -253,7 +362,9 @@ fn spawn_inputs(conn: &Connection, cfg: &Config, tx: &Sender<Input>, written: Re
 impl Daemon {
     async fn run(&mut self, rx: Receiver<Input>) -> Exit {
         loop {
-            let Ok(first) = rx.recv().await else { return Exit::Stopped };
+            let Ok(first) = rx.recv().await else {
+                return Exit::Stopped;
+            };
             // Coalesce everything that is already waiting into one pass.
             let mut batch = vec![first];
             while let Ok(more) = rx.try_recv() {
@@ -268,18 +379,44 @@ impl Daemon {
             if let Err(e) = self.pass().await {
                 return Exit::BusLost(format!("publishing failed: {e}"));
             }
-            // Register once the first member's data (and its capacity, which weighs its SoC) is in.
+            // Register once the members' data (and their capacity, which weighs the SoC) is in:
+            // every remembered member, or whoever is there after START_TIMEOUT.
             let ready = self.bank.online_count() > 0 && !self.bank.capacity_pending();
-            if !self.registered && (ready || self.started.elapsed() >= self.cfg.start_timeout) {
+            let timed_out = self.started.elapsed() >= self.cfg.start_timeout;
+            if !self.registered && ((ready && self.bank.missing().next().is_none()) || timed_out) {
                 if self.bank.online_count() == 0 {
-                    log::warn!("no SmartShunt found within {} s; registering with invalid values", self.cfg.start_timeout.as_secs());
+                    log::warn!(
+                        "no SmartShunt found within {} s; registering with invalid values",
+                        self.cfg.start_timeout.as_secs()
+                    );
+                }
+                for m in self.bank.missing() {
+                    log::warn!(
+                        "{} (serial '{}', last seen as {}) belongs to the bank but is not on the bus: counted offline, its share is missing from the limits; if it was removed for good, forget it (dbus-aggregate-smartshunts forget '{}')",
+                        m.name(),
+                        m.serial,
+                        m.service,
+                        if m.serial.is_empty() {
+                            m.instance.to_string()
+                        } else {
+                            m.serial.clone()
+                        }
+                    );
                 }
                 match self.service.request_name(SERVICE_NAME).await {
-                    Ok(()) => log::info!("registered {SERVICE_NAME} with {} member(s) online", self.bank.online_count()),
+                    Ok(()) => log::info!(
+                        "registered {SERVICE_NAME} with {} member(s) online",
+                        self.bank.online_count()
+                    ),
                     Err(NameError::Taken) => return Exit::NameTaken,
-                    Err(NameError::Bus(e)) => return Exit::BusLost(format!("requesting the bus name failed: {e}")),
+                    Err(NameError::Bus(e)) => {
+                        return Exit::BusLost(format!("requesting the bus name failed: {e}"));
+                    }
                 }
                 self.registered = true;
+                if let Some(p) = &mut self.policy {
+                    p.settle();
+                }
             }
         }
     }
@@ -301,11 +438,27 @@ impl Daemon {
                 self.members_dirty = true;
             }
             Input::MonitorStopped(e) => return Some(Exit::BusLost(e.to_string())),
-            Input::Capacity { service, instance, capacity } => {
+            Input::Capacity {
+                service,
+                instance,
+                capacity,
+            } => {
                 self.bank.set_capacity(&service, instance, capacity);
                 self.members_dirty = true;
             }
+            Input::Probe { service, result } => {
+                if result == ProbeResult::NoAnswer {
+                    log::debug!("{service} did not answer its liveness probe");
+                }
+                self.bank.on_probe(&service, result, now);
+            }
             Input::Written(w) if w.path == paths::CUSTOM_NAME => self.rename(w.value),
+            Input::Written(w) if w.path == paths::FORGET => {
+                let code = self.forget(&w.value);
+                if let Some(tx) = w.verdict {
+                    let _ = tx.try_send(code);
+                }
+            }
             Input::Written(_) | Input::Tick => {}
             Input::Stop => return Some(Exit::Stopped),
         }
@@ -325,7 +478,118 @@ impl Daemon {
                     log::debug!("{service}: capacity register not readable: {e}");
                     None
                 });
-                let _ = tx.send(Input::Capacity { service, instance, capacity }).await;
+                let _ = tx
+                    .send(Input::Capacity {
+                        service,
+                        instance,
+                        capacity,
+                    })
+                    .await;
+            })
+            .detach();
+        }
+    }
+
+    /// Loads the remembered members (a corrupt record is ignored with a warning).
+    fn load_memory(&mut self, text: &str, now: Instant) {
+        let (records, refused) = memory::decode(text);
+        for why in &refused {
+            log::warn!("ignoring part of the remembered bank in {MEMBERS_SETTING}: {why}");
+        }
+        if !records.is_empty() {
+            let names: Vec<String> = records
+                .iter()
+                .map(|r| {
+                    if r.name.is_empty() {
+                        format!("instance {}", r.instance)
+                    } else {
+                        r.name.clone()
+                    }
+                })
+                .collect();
+            log::info!(
+                "the bank remembers {} member(s): {}",
+                records.len(),
+                names.join(", ")
+            );
+        }
+        // A record dropped here (excluded, refused) makes the next save differ from what is
+        // stored, so the memory is written back without it.
+        self.bank.remember(records, now);
+    }
+
+    /// Writes the bank's memory to localsettings when it changed.
+    fn save_memory(&mut self) {
+        let Some(saved) = &self.saved_memory else {
+            return;
+        };
+        let text = memory::encode(&self.bank.memory());
+        if *saved == text || (saved.trim().is_empty() && self.bank.members().is_empty()) {
+            return;
+        }
+        self.saved_memory = Some(text.clone());
+        let conn = self.conn.clone();
+        crate::rt::spawn(async move {
+            match settings::set_value(&conn, MEMBERS_SETTING, &Value::from(text), CALL_TIMEOUT)
+                .await
+            {
+                Ok(0) => {}
+                Ok(code) => log::warn!("localsettings refused the bank's memory (code {code})"),
+                Err(e) => log::warn!("the bank's memory was not written: {e}"),
+            }
+        })
+        .detach();
+    }
+
+    /// `forget` from the bus: the SetValue code (0 done, 2 refused, 1 not a text).
+    fn forget(&mut self, value: &Value) -> i32 {
+        let Some(target) = value.as_str() else {
+            return crate::venus::service::SET_READ_ONLY_OR_TYPE;
+        };
+        match self.bank.forget(target) {
+            Ok(names) => {
+                if names.is_empty() {
+                    log::info!("forget '{target}': no member is offline, nothing to forget");
+                }
+                self.members_dirty = true;
+                SET_OK
+            }
+            Err(why) => {
+                log::warn!("forget '{target}' refused: {why}");
+                SET_REJECTED
+            }
+        }
+    }
+
+    /// Sends one liveness probe per quiet member, each in its own task.
+    fn probe(&mut self, now: Instant) {
+        let limit = bank::probe_timeout(self.cfg.stale_timeout);
+        for service in self.bank.due_probes(now) {
+            let (conn, tx) = (self.conn.clone(), self.tx.clone());
+            crate::rt::spawn(async move {
+                let call = async {
+                    let reply = conn
+                        .call_method(
+                            Some(service.as_str()),
+                            paths::CONNECTED,
+                            Some(BUSITEM),
+                            "GetValue",
+                            &(),
+                        )
+                        .await;
+                    let connected = reply
+                        .ok()
+                        .and_then(|r| r.body().deserialize::<zbus::zvariant::OwnedValue>().ok())
+                        .and_then(|v| Value::decode(&v).ok())
+                        .and_then(|v| v.as_f64());
+                    ProbeResult::Answered(connected)
+                };
+                let timer = async {
+                    smol::Timer::after(limit).await;
+                    ProbeResult::NoAnswer
+                };
+                let result = smol::future::or(call, timer).await;
+                let _ = tx.send(Input::Probe { service, result }).await;
             })
             .detach();
         }
@@ -344,7 +608,9 @@ impl Daemon {
             match settings::set_value(&conn, &path, &Value::from(name), CALL_TIMEOUT).await {
                 Ok(0) => {}
                 Ok(code) => log::warn!("localsettings refused the custom name (code {code})"),
-                Err(e @ (SettingsError::Absent | SettingsError::Timeout | SettingsError::Failed(_))) => {
+                Err(
+                    e @ (SettingsError::Absent | SettingsError::Timeout | SettingsError::Failed(_)),
+                ) => {
                     log::warn!("custom name not persisted: {e}")
                 }
             }
@@ -357,6 +623,7 @@ impl Daemon {
         let now = Instant::now();
         // Estimates and presence can change the member list's values too.
         self.members_dirty |= self.bank.refresh(now);
+        self.probe(now);
         self.sync_member_slots().await?;
         let settings = Settings {
             total_capacity: self.cfg.total_capacity,
@@ -366,16 +633,27 @@ impl Daemon {
         let outputs = aggregate::compute(&self.bank.view(), &settings);
         let mut values: Vec<(Cow<'static, str>, Value)> = outputs
             .iter()
-            .filter_map(|(path, v)| paths::published(path).map(|def| (Cow::Borrowed(def.path), publish::to_value(def, *v))))
+            .filter_map(|(path, v)| {
+                paths::published(path)
+                    .map(|def| (Cow::Borrowed(def.path), publish::to_value(def, *v)))
+            })
             .collect();
         if let Some(policy) = &mut self.policy {
             let limits = policy.step(&self.bank, now);
             values.extend(limits.into_iter().map(|(p, v)| (Cow::Borrowed(p), v)));
         }
-        values.push((Cow::Borrowed(paths::CUSTOM_NAME), effective_name(&self.cfg, &self.custom_name).into()));
+        values.push((
+            Cow::Borrowed(paths::CUSTOM_NAME),
+            effective_name(&self.cfg, &self.custom_name).into(),
+        ));
         if std::mem::take(&mut self.members_dirty) {
+            self.save_memory();
             for m in self.bank.members() {
-                values.extend(publish::member_values(m).into_iter().map(|(p, v)| (Cow::Owned(p), v)));
+                values.extend(
+                    publish::member_values(m)
+                        .into_iter()
+                        .map(|(p, v)| (Cow::Owned(p), v)),
+                );
             }
         }
         self.service.update(values).await?;
@@ -390,7 +668,10 @@ impl Daemon {
             return Ok(());
         }
         for slot in self.slots.iter().filter(|s| !wanted.contains(s)) {
-            let gone: Vec<String> = publish::member_specs(*slot).into_iter().map(|s| s.path).collect();
+            let gone: Vec<String> = publish::member_specs(*slot)
+                .into_iter()
+                .map(|s| s.path)
+                .collect();
             self.service.remove(&gone).await?;
         }
         for slot in wanted.iter().filter(|s| !self.slots.contains(s)) {
@@ -404,13 +685,17 @@ impl Daemon {
 
     /// The periodic status line (LOG_PERIOD).
     fn status(&mut self, now: Instant, outputs: &aggregate::Outputs) {
-        let (Some(next), Some(period)) = (self.next_status, self.cfg.log_period) else { return };
+        let (Some(next), Some(period)) = (self.next_status, self.cfg.log_period) else {
+            return;
+        };
         if now < next {
             return;
         }
         self.next_status = Some(now + period);
         let get = |p: &str| outputs.iter().find(|(q, _)| *q == p).and_then(|(_, v)| *v);
-        let show = |v: Option<f64>, unit: &str, dec: usize| v.map_or("---".to_owned(), |v| format!("{v:.dec$} {unit}"));
+        let show = |v: Option<f64>, unit: &str, dec: usize| {
+            v.map_or("---".to_owned(), |v| format!("{v:.dec$} {unit}"))
+        };
         let mut line = format!(
             "bank: {}, {}, SoC {}, {}/{} online",
             show(get(paths::DC_VOLTAGE), "V", 2),
@@ -436,7 +721,11 @@ impl Daemon {
     async fn shutdown(&mut self, exit: &Exit) {
         if let Some(policy) = &self.policy {
             let safe = policy.shutdown_values();
-            if let Err(e) = self.service.update(safe.into_iter().map(|(p, v)| (p.to_owned(), v))).await {
+            if let Err(e) = self
+                .service
+                .update(safe.into_iter().map(|(p, v)| (p.to_owned(), v)))
+                .await
+            {
                 log::warn!("could not publish the shutdown limits: {e}");
             }
             // Give DVCC's next read a chance to see them before the name disappears.

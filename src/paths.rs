@@ -80,17 +80,32 @@ impl Q {
         (Q::HistAutomaticSyncs, "/History/AutomaticSyncs"),
         (Q::HistLowVoltageAlarms, "/History/LowVoltageAlarms"),
         (Q::HistHighVoltageAlarms, "/History/HighVoltageAlarms"),
-        (Q::HistLowStarterVoltageAlarms, "/History/LowStarterVoltageAlarms"),
-        (Q::HistHighStarterVoltageAlarms, "/History/HighStarterVoltageAlarms"),
-        (Q::HistTimeSinceLastFullCharge, "/History/TimeSinceLastFullCharge"),
+        (
+            Q::HistLowStarterVoltageAlarms,
+            "/History/LowStarterVoltageAlarms",
+        ),
+        (
+            Q::HistHighStarterVoltageAlarms,
+            "/History/HighStarterVoltageAlarms",
+        ),
+        (
+            Q::HistTimeSinceLastFullCharge,
+            "/History/TimeSinceLastFullCharge",
+        ),
         (Q::HistDeepestDischarge, "/History/DeepestDischarge"),
         (Q::HistLastDischarge, "/History/LastDischarge"),
         (Q::HistAverageDischarge, "/History/AverageDischarge"),
         (Q::HistTotalAhDrawn, "/History/TotalAhDrawn"),
         (Q::HistMinimumVoltage, "/History/MinimumVoltage"),
         (Q::HistMaximumVoltage, "/History/MaximumVoltage"),
-        (Q::HistMinimumStarterVoltage, "/History/MinimumStarterVoltage"),
-        (Q::HistMaximumStarterVoltage, "/History/MaximumStarterVoltage"),
+        (
+            Q::HistMinimumStarterVoltage,
+            "/History/MinimumStarterVoltage",
+        ),
+        (
+            Q::HistMaximumStarterVoltage,
+            "/History/MaximumStarterVoltage",
+        ),
         (Q::HistChargedEnergy, "/History/ChargedEnergy"),
         (Q::HistDischargedEnergy, "/History/DischargedEnergy"),
     ];
@@ -126,8 +141,12 @@ pub const HAS_STARTER_VOLTAGE: &str = "/Settings/HasStarterVoltage";
 pub const HAS_MID_VOLTAGE: &str = "/Settings/HasMidVoltage";
 pub const MODULES_ONLINE: &str = "/System/NrOfModulesOnline";
 pub const MODULES_OFFLINE: &str = "/System/NrOfModulesOffline";
-/// Our own warning: 1 while a member was dropped after its grace period and has not returned.
+/// Our own warning: 1 while a member was dropped after its grace period (or is remembered from
+/// before a restart) and has not returned.
 pub const ALARM_MEMBER_LOST: &str = "/Alarms/MemberLost";
+/// Our own writable path: a member's name, serial, device instance, service or port, or `all`,
+/// written here forgets that offline member (`dbus-aggregate-smartshunts forget`).
+pub const FORGET: &str = "/Members/Forget";
 
 // Identity (member and aggregate).
 pub const DEVICE_INSTANCE: &str = "/DeviceInstance";
@@ -159,7 +178,9 @@ pub const MODULES_BLOCKING_DISCHARGE: &str = "/System/NrOfModulesBlockingDischar
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Kind {
     /// A double rounded to `step`.
-    Double { step: f64 },
+    Double {
+        step: f64,
+    },
     /// An unsigned integer (counters, alarms, flags, ids).
     Uint,
     Text,
@@ -174,13 +195,25 @@ pub struct Published {
 }
 
 const fn d(path: &'static str, step: f64, format: Format) -> Published {
-    Published { path, kind: Kind::Double { step }, format }
+    Published {
+        path,
+        kind: Kind::Double { step },
+        format,
+    }
 }
 const fn u(path: &'static str) -> Published {
-    Published { path, kind: Kind::Uint, format: Format::Plain }
+    Published {
+        path,
+        kind: Kind::Uint,
+        format: Format::Plain,
+    }
 }
 const fn t(path: &'static str) -> Published {
-    Published { path, kind: Kind::Text, format: Format::Plain }
+    Published {
+        path,
+        kind: Kind::Text,
+        format: Format::Plain,
+    }
 }
 
 const V: f64 = 0.01;
@@ -222,7 +255,11 @@ pub const MEASUREMENTS: &[Published] = &[
     u("/History/HighVoltageAlarms"),
     u("/History/LowStarterVoltageAlarms"),
     u("/History/HighStarterVoltageAlarms"),
-    Published { path: "/History/TimeSinceLastFullCharge", kind: Kind::Uint, format: Format::SECONDS },
+    Published {
+        path: "/History/TimeSinceLastFullCharge",
+        kind: Kind::Uint,
+        format: Format::SECONDS,
+    },
     d("/History/DeepestDischarge", AH, Format::AMP_HOUR),
     d("/History/LastDischarge", AH, Format::AMP_HOUR),
     d("/History/AverageDischarge", AH, Format::AMP_HOUR),
@@ -252,7 +289,13 @@ pub const BMS: &[Published] = &[
 pub fn published(path: &str) -> Option<&'static Published> {
     // Looked up for every value of every pass: a hash map, built once.
     static INDEX: std::sync::LazyLock<std::collections::HashMap<&'static str, &'static Published>> =
-        std::sync::LazyLock::new(|| MEASUREMENTS.iter().chain(BMS).map(|p| (p.path, p)).collect());
+        std::sync::LazyLock::new(|| {
+            MEASUREMENTS
+                .iter()
+                .chain(BMS)
+                .map(|p| (p.path, p))
+                .collect()
+        });
     INDEX.get(path).copied()
 }
 

@@ -3,7 +3,7 @@
 //! changes nothing on the bus.
 
 use crate::aggregate::Presence;
-use crate::bank::Shunt;
+use crate::bank::{Circuit, Shunt};
 use crate::config::{Config, DeviceMode};
 use crate::paths::{self, Kind, Published};
 use crate::venus::service::{Access, ItemSpec};
@@ -18,6 +18,8 @@ pub const PRODUCT_ID_MONITOR: u32 = 0xA389;
 pub const PRODUCT_ID_BMS: u32 = 0xBA77;
 /// Unique id of our localsettings entries.
 pub const SETTINGS_GROUP: &str = "/Settings/Devices/aggregate_shunts";
+/// The bank's memory (see `memory`): which batteries belong to it.
+pub const MEMBERS_SETTING: &str = "/Settings/Devices/aggregate_shunts/Members";
 pub const MAX_NAME_LEN: usize = 64;
 
 /// Rounds to a resolution step without leaving binary noise (13.27, not 13.270000000000001).
@@ -36,7 +38,9 @@ pub fn to_value(def: &Published, v: Option<f64>) -> Value {
     match (def.kind, v) {
         (_, None) => Value::Invalid,
         (Kind::Double { step }, Some(v)) => Value::from(round_to(v, step)),
-        (Kind::Uint, Some(v)) if v.is_finite() => Value::Uint(v.round().clamp(0.0, f64::from(u32::MAX)) as u32),
+        (Kind::Uint, Some(v)) if v.is_finite() => {
+            Value::Uint(v.round().clamp(0.0, f64::from(u32::MAX)) as u32)
+        }
         _ => Value::Invalid,
     }
 }
@@ -48,7 +52,9 @@ pub fn spec_of(def: &Published) -> ItemSpec {
 
 /// `/FirmwareVersion` in Victron's encoding: major in the high byte, minor in the low byte.
 pub fn firmware_version() -> u32 {
-    let mut parts = env!("CARGO_PKG_VERSION").split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+    let mut parts = env!("CARGO_PKG_VERSION")
+        .split('.')
+        .map(|p| p.parse::<u32>().unwrap_or(0));
     let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
     (major.min(255) << 8) | minor.min(255)
 }
@@ -62,28 +68,59 @@ pub fn identity(cfg: &Config, instance: u32, name: &str) -> Vec<(ItemSpec, Value
     };
     vec![
         ro(paths::MGMT_PROCESS_NAME, Format::Plain, PROCESS_NAME.into()),
-        ro(paths::MGMT_PROCESS_VERSION, Format::Plain, env!("CARGO_PKG_VERSION").into()),
-        ro(paths::MGMT_CONNECTION, Format::Plain, "Virtual (aggregate of SmartShunts)".into()),
+        ro(
+            paths::MGMT_PROCESS_VERSION,
+            Format::Plain,
+            env!("CARGO_PKG_VERSION").into(),
+        ),
+        ro(
+            paths::MGMT_CONNECTION,
+            Format::Plain,
+            "Virtual (aggregate of SmartShunts)".into(),
+        ),
         ro(paths::DEVICE_INSTANCE, Format::Plain, Value::Uint(instance)),
         ro(paths::PRODUCT_ID, Format::Hex, Value::Uint(product_id)),
         ro(paths::PRODUCT_NAME, Format::Plain, product_name.into()),
-        ro(paths::FIRMWARE_VERSION, Format::Firmware, Value::Uint(firmware_version())),
+        ro(
+            paths::FIRMWARE_VERSION,
+            Format::Firmware,
+            Value::Uint(firmware_version()),
+        ),
         ro(paths::HARDWARE_VERSION, Format::Plain, Value::Invalid),
         ro(paths::SERIAL, Format::Plain, "aggregate_shunts".into()),
         ro(paths::CONNECTED, Format::Plain, Value::Uint(1)),
         ro(paths::DEVICES_VIRTUAL, Format::Plain, Value::Uint(1)),
-        (ItemSpec::new(paths::CUSTOM_NAME, Format::Plain, Access::Text { max_len: MAX_NAME_LEN }), name.into()),
+        (
+            ItemSpec::new(
+                paths::CUSTOM_NAME,
+                Format::Plain,
+                Access::Text {
+                    max_len: MAX_NAME_LEN,
+                },
+            ),
+            name.into(),
+        ),
     ]
 }
 
 /// Every computed path of the mode (measurements, and the BMS paths in virtual-bms mode).
 pub fn computed(mode: DeviceMode) -> impl Iterator<Item = &'static Published> {
-    let bms: &[Published] = if mode == DeviceMode::VirtualBms { paths::BMS } else { &[] };
+    let bms: &[Published] = if mode == DeviceMode::VirtualBms {
+        paths::BMS
+    } else {
+        &[]
+    };
     paths::MEASUREMENTS.iter().chain(bms)
 }
 
-const MEMBER_FIELDS: [(&str, Format); 6] = [
+/// The momentary `forget` action: the owner decides whether a write is accepted.
+pub fn forget_spec() -> ItemSpec {
+    ItemSpec::new(paths::FORGET, Format::Plain, Access::Ask)
+}
+
+const MEMBER_FIELDS: [(&str, Format); 7] = [
     ("Service", Format::Plain),
+    ("Serial", Format::Plain),
     ("DeviceInstance", Format::Plain),
     ("Name", Format::Plain),
     ("Capacity", Format::AMP_HOUR),
@@ -93,25 +130,35 @@ const MEMBER_FIELDS: [(&str, Format); 6] = [
 
 /// Paths of one member slot.
 pub fn member_specs(slot: usize) -> Vec<ItemSpec> {
-    MEMBER_FIELDS.iter().map(|(f, fmt)| ItemSpec::new(format!("/Members/{slot}/{f}"), *fmt, Access::ReadOnly)).collect()
+    MEMBER_FIELDS
+        .iter()
+        .map(|(f, fmt)| ItemSpec::new(format!("/Members/{slot}/{f}"), *fmt, Access::ReadOnly))
+        .collect()
 }
 
 /// Values of one member slot, in the order of [`member_specs`].
 pub fn member_values(m: &Shunt) -> Vec<(String, Value)> {
-    let state = match m.presence {
-        Presence::Online => "online",
-        Presence::Held => "offline (values held)",
-        Presence::Lost => "lost",
+    let state = match (m.presence, m.circuit) {
+        (Presence::Online, Circuit::Out) => "online, out of the circuit (carries no current)",
+        (Presence::Online, _) => "online",
+        (Presence::Held, _) => "offline (values held)",
+        (Presence::Lost, _) if m.missing() => "missing since the start (remembered)",
+        (Presence::Lost, _) => "lost",
     };
     let values = [
         Value::from(m.service.as_str()),
+        Value::from(m.serial.as_str()),
         Value::Uint(m.instance),
         Value::from(m.name()),
         Value::from(m.capacity.map(|c| round_to(c, 0.1))),
         Value::from(m.capacity_source.describe()),
         Value::from(state),
     ];
-    MEMBER_FIELDS.iter().zip(values).map(|((f, _), v)| (format!("/Members/{}/{f}", m.slot), v)).collect()
+    MEMBER_FIELDS
+        .iter()
+        .zip(values)
+        .map(|((f, _), v)| (format!("/Members/{}/{f}", m.slot), v))
+        .collect()
 }
 
 #[cfg(test)]
@@ -141,9 +188,16 @@ mod tests {
     #[test]
     fn firmware_version_encodes_the_crate_version() {
         let v = firmware_version();
-        assert_eq!(Format::Firmware.text(&Value::Uint(v)), format!("v{}", {
-            let mut p = env!("CARGO_PKG_VERSION").split('.');
-            format!("{:x}.{:02x}", p.next().unwrap().parse::<u32>().unwrap(), p.next().unwrap().parse::<u32>().unwrap())
-        }));
+        assert_eq!(
+            Format::Firmware.text(&Value::Uint(v)),
+            format!("v{}", {
+                let mut p = env!("CARGO_PKG_VERSION").split('.');
+                format!(
+                    "{:x}.{:02x}",
+                    p.next().unwrap().parse::<u32>().unwrap(),
+                    p.next().unwrap().parse::<u32>().unwrap()
+                )
+            })
+        );
     }
 }

@@ -160,6 +160,7 @@ impl Harness {
             bank: Bank::new(bank::Options {
                 stale_timeout: STALE,
                 offline_grace: GRACE,
+                circuit_time: Duration::from_secs(60),
                 exclude: vec![],
                 own_name: OWN_NAME.into(),
             }),

@@ -545,9 +545,7 @@ fn bad_values() {
         ),
         (
             "EXCLUDE_SHUNTS = a,\n",
-            &[
-                "t.ini:1: EXCLUDE_SHUNTS: item 2 of \"a,\" is empty (a doubled or trailing comma?)",
-            ],
+            &["t.ini:1: EXCLUDE_SHUNTS: item 2 of \"a,\" is empty (a doubled or trailing comma?)"],
         ),
         (
             "EXCLUDE_SHUNTS = \"abc, d\n",
@@ -565,9 +563,7 @@ fn bad_values() {
         ),
         (
             "LOGGING: debug\n",
-            &[
-                "t.ini:1: expected KEY = value, but this line has no '=' (use '=' rather than ':')",
-            ],
+            &["t.ini:1: expected KEY = value, but this line has no '=' (use '=' rather than ':')"],
         ),
         ("[DEFAULT\n", &["t.ini:1: section header lacks its ']'"]),
         (
@@ -881,6 +877,7 @@ fn valid_config() -> impl Strategy<Value = Config> {
                 log_period,
                 stale_timeout,
                 offline_grace,
+                out_of_circuit_time: Duration::from_secs(60),
                 start_timeout,
                 rescan_interval,
             }
