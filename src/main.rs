@@ -18,6 +18,9 @@ Without --config it reads config.default.ini, then config.ini, from the binary's
 
 commands:
   status                 print the aggregate and its members from the bus (exit 1 if absent)
+  forget NAME|INSTANCE|SERIAL|all
+                         make the running aggregate forget a member that is offline for good
+                         (all: every member that is not online)
   check-config [FILE]    print the effective settings, or every error (exit 1 on error)
   demo [--duration S]    private bus, simulated SmartShunts, the daemon and a live view
   simulate --shunt PORT:INSTANCE:CAPACITY_AH:CURRENT_A [--shunt ...]
@@ -32,7 +35,10 @@ enum Source {
 impl Source {
     fn files(&self) -> Vec<(PathBuf, bool)> {
         match self {
-            Source::Dir(d) => vec![(d.join("config.default.ini"), false), (d.join("config.ini"), false)],
+            Source::Dir(d) => vec![
+                (d.join("config.default.ini"), false),
+                (d.join("config.ini"), false),
+            ],
             Source::File(f) => vec![(f.clone(), true)],
         }
     }
@@ -43,7 +49,10 @@ fn load(source: &Source) -> Result<Loaded, ExitCode> {
         for e in &errors {
             eprintln!("config error: {e}");
         }
-        eprintln!("not starting: {} error(s) in the configuration", errors.len());
+        eprintln!(
+            "not starting: {} error(s) in the configuration",
+            errors.len()
+        );
         ExitCode::from(1)
     })
 }
@@ -56,7 +65,11 @@ fn init_logging(level: log::LevelFilter) {
         .format(move |out, msg, rec| {
             let target = rec.target().rsplit("::").next().unwrap_or("");
             if stamp {
-                out.finish(format_args!("{} {:<5} [{target}] {msg}", chrono::Local::now().format("%Y-%m-%d %H:%M:%S%.3f"), rec.level()))
+                out.finish(format_args!(
+                    "{} {:<5} [{target}] {msg}",
+                    chrono::Local::now().format("%Y-%m-%d %H:%M:%S%.3f"),
+                    rec.level()
+                ))
             } else {
                 out.finish(format_args!("{:<5} [{target}] {msg}", rec.level()))
             }
@@ -111,7 +124,9 @@ fn check_config(source: &Source) -> ExitCode {
 
 fn status_cmd() -> ExitCode {
     let result = aggregate_shunts::rt::block_on(async {
-        let conn = aggregate_shunts::rt::system().await.map_err(|e| format!("cannot connect to the system bus: {e}"))?;
+        let conn = aggregate_shunts::rt::system()
+            .await
+            .map_err(|e| format!("cannot connect to the system bus: {e}"))?;
         status::render(&conn).await
     });
     match result {
@@ -126,12 +141,41 @@ fn status_cmd() -> ExitCode {
     }
 }
 
+fn forget_cmd(target: &str) -> ExitCode {
+    let result = aggregate_shunts::rt::block_on(async {
+        let conn = aggregate_shunts::rt::system()
+            .await
+            .map_err(|e| format!("cannot connect to the system bus: {e}"))?;
+        status::forget(&conn, target).await
+    });
+    match result {
+        Ok(done) => {
+            println!("{done}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("forget: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
 fn parse_shunt(arg: &str) -> Result<(sim::ShuntSpec, f64), String> {
     let f: Vec<&str> = arg.split(':').collect();
-    let [port, instance, capacity, current] = f[..] else { return Err(format!("'{arg}': expected PORT:INSTANCE:CAPACITY_AH:CURRENT_A")) };
-    let instance = instance.parse().map_err(|e| format!("'{arg}': instance: {e}"))?;
-    let capacity: u16 = capacity.parse().map_err(|e| format!("'{arg}': capacity: {e}"))?;
-    let current: f64 = current.parse().map_err(|e| format!("'{arg}': current: {e}"))?;
+    let [port, instance, capacity, current] = f[..] else {
+        return Err(format!(
+            "'{arg}': expected PORT:INSTANCE:CAPACITY_AH:CURRENT_A"
+        ));
+    };
+    let instance = instance
+        .parse()
+        .map_err(|e| format!("'{arg}': instance: {e}"))?;
+    let capacity: u16 = capacity
+        .parse()
+        .map_err(|e| format!("'{arg}': capacity: {e}"))?;
+    let current: f64 = current
+        .parse()
+        .map_err(|e| format!("'{arg}': current: {e}"))?;
     Ok((sim::ShuntSpec::new(port, instance, Some(capacity)), current))
 }
 
@@ -155,21 +199,30 @@ fn simulate(args: &[String]) -> ExitCode {
     }
     init_logging(log::LevelFilter::Info);
     let result: Result<(), String> = aggregate_shunts::rt::block_on(async {
-        let address = std::env::var("DBUS_SYSTEM_BUS_ADDRESS").unwrap_or_else(|_| "unix:path=/var/run/dbus/system_bus_socket".into());
+        let address = std::env::var("DBUS_SYSTEM_BUS_ADDRESS")
+            .unwrap_or_else(|_| "unix:path=/var/run/dbus/system_bus_socket".into());
         let mut running = Vec::new();
         for (spec, current) in shunts {
             let mut b = sim::Battery::new(f64::from(spec.capacity_ah.unwrap_or(100)), 80.0);
             b.current = current;
-            let s = sim::SimShunt::start(&address, spec, Some(&b)).await.map_err(|e| e.to_string())?;
+            let s = sim::SimShunt::start(&address, spec, Some(&b))
+                .await
+                .map_err(|e| e.to_string())?;
             log::info!("simulating {} at {current} A", s.spec.service());
             running.push((s, b));
         }
-        // Keep the shunts alive: the time since full charge ticks like a real one's.
+        // The time since full charge ticks like a real one's; every other value stays as set
+        // (any path can be changed with SetValue, e.g. `dbus -y`).
         loop {
             smol::Timer::after(Duration::from_secs(1)).await;
             for (s, b) in &mut running {
                 b.since_full += 1.0;
-                s.set(b.readings()).await.map_err(|e| e.to_string())?;
+                s.set([(
+                    "/History/TimeSinceLastFullCharge",
+                    aggregate_shunts::venus::Value::Uint(b.since_full as u32),
+                )])
+                .await
+                .map_err(|e| e.to_string())?;
             }
         }
     });
@@ -184,7 +237,10 @@ fn simulate(args: &[String]) -> ExitCode {
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let exe_dir = std::env::current_exe().ok().and_then(|p| p.parent().map(Path::to_path_buf)).unwrap_or_else(|| PathBuf::from("."));
+    let exe_dir = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(Path::to_path_buf))
+        .unwrap_or_else(|| PathBuf::from("."));
     let mut source = Source::Dir(exe_dir);
     let mut rest = args.as_slice();
     loop {
@@ -203,6 +259,7 @@ fn main() -> ExitCode {
     match rest {
         [] => run_daemon(&source),
         [c] if c == "status" => status_cmd(),
+        [c, target] if c == "forget" => forget_cmd(target),
         [c] if c == "check-config" => check_config(&source),
         [c, file] if c == "check-config" => check_config(&Source::File(PathBuf::from(file))),
         [c, tail @ ..] if c == "demo" => match tail {

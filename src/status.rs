@@ -23,13 +23,23 @@ pub async fn get_items(conn: &Connection, service: &str) -> Result<Items, String
         smol::Timer::after(Duration::from_secs(3)).await;
         Err(zbus::Error::Failure("no answer within 3 s".into()))
     };
-    let reply = smol::future::or(call, timer).await.map_err(|e| format!("{service}: {e}"))?;
-    let map: HashMap<String, HashMap<String, OwnedValue>> = reply.body().deserialize().map_err(|e| e.to_string())?;
+    let reply = smol::future::or(call, timer)
+        .await
+        .map_err(|e| format!("{service}: {e}"))?;
+    let map: HashMap<String, HashMap<String, OwnedValue>> =
+        reply.body().deserialize().map_err(|e| e.to_string())?;
     Ok(map
         .into_iter()
         .map(|(p, d)| {
-            let value = d.get("Value").and_then(|v| Value::decode(v).ok()).unwrap_or(Value::Invalid);
-            let text = d.get("Text").and_then(|t| Value::decode(t).ok()).and_then(|t| t.as_str().map(str::to_owned)).unwrap_or_default();
+            let value = d
+                .get("Value")
+                .and_then(|v| Value::decode(v).ok())
+                .unwrap_or(Value::Invalid);
+            let text = d
+                .get("Text")
+                .and_then(|t| Value::decode(t).ok())
+                .and_then(|t| t.as_str().map(str::to_owned))
+                .unwrap_or_default();
             (p, (value, text))
         })
         .collect())
@@ -47,7 +57,15 @@ pub async fn render(conn: &Connection) -> Result<String, String> {
     let agg = get_items(conn, SERVICE_NAME).await?;
     let mut out = String::new();
     let t = |p: &str| text(&agg, p).to_owned();
-    let _ = writeln!(out, "{} — {} (ProductId {}, instance {}, {})", t(paths::CUSTOM_NAME), SERVICE_NAME, t(paths::PRODUCT_ID), t(paths::DEVICE_INSTANCE), t(paths::MGMT_PROCESS_VERSION));
+    let _ = writeln!(
+        out,
+        "{} — {} (ProductId {}, instance {}, {})",
+        t(paths::CUSTOM_NAME),
+        SERVICE_NAME,
+        t(paths::PRODUCT_ID),
+        t(paths::DEVICE_INSTANCE),
+        t(paths::MGMT_PROCESS_VERSION)
+    );
     let _ = writeln!(out);
     let rows: [(&str, &str); 12] = [
         ("Voltage", paths::DC_VOLTAGE),
@@ -71,24 +89,52 @@ pub async fn render(conn: &Connection) -> Result<String, String> {
         .filter(|(p, (v, _))| p.starts_with("/Alarms/") && v.as_f64().is_some_and(|a| a > 0.0))
         .map(|(p, (v, _))| format!("{}={}", &p[8..], v.as_f64().unwrap_or(0.0)))
         .collect();
-    let _ = writeln!(out, "  {:<20} {}", "Alarms", if raised.is_empty() { "none".to_owned() } else { raised.join(", ") });
+    let _ = writeln!(
+        out,
+        "  {:<20} {}",
+        "Alarms",
+        if raised.is_empty() {
+            "none".to_owned()
+        } else {
+            raised.join(", ")
+        }
+    );
     if agg.contains_key(paths::MAX_CHARGE_VOLTAGE) {
-        let _ = writeln!(out, "\n  Virtual BMS: CVL {}  CCL {}  DCL {}", t(paths::MAX_CHARGE_VOLTAGE), t(paths::MAX_CHARGE_CURRENT), t(paths::MAX_DISCHARGE_CURRENT));
+        let _ = writeln!(
+            out,
+            "\n  Virtual BMS: CVL {}  CCL {}  DCL {}",
+            t(paths::MAX_CHARGE_VOLTAGE),
+            t(paths::MAX_CHARGE_CURRENT),
+            t(paths::MAX_DISCHARGE_CURRENT)
+        );
         let _ = writeln!(out, "    charge:    {}", t(paths::CHARGE_LIMITATION));
         let _ = writeln!(out, "    discharge: {}", t(paths::DISCHARGE_LIMITATION));
     }
     let mut slots: Vec<(usize, String)> = agg
         .iter()
         .filter_map(|(p, (v, _))| {
-            let slot = p.strip_prefix("/Members/")?.strip_suffix("/Service")?.parse().ok()?;
+            let slot = p
+                .strip_prefix("/Members/")?
+                .strip_suffix("/Service")?
+                .parse()
+                .ok()?;
             Some((slot, v.as_str()?.to_owned()))
         })
         .collect();
     slots.sort();
-    let _ = writeln!(out, "\n  {:<22} {:>5} {:>9} {:>8} {:>7} {:>6} {:>9}  {:<21} capacity source", "member", "inst", "voltage", "current", "SoC", "temp", "capacity", "state");
+    let _ = writeln!(
+        out,
+        "\n  {:<22} {:>5} {:>9} {:>8} {:>7} {:>6} {:>9}  {:<21} capacity source",
+        "member", "inst", "voltage", "current", "SoC", "temp", "capacity", "state"
+    );
     for (slot, service) in slots {
         let m = |f: &str| text(&agg, &format!("/Members/{slot}/{f}")).to_owned();
-        let live = get_items(conn, &service).await.unwrap_or_default();
+        // Only online members are asked: a frozen one would make the table wait.
+        let live = if m("State").starts_with("online") {
+            get_items(conn, &service).await.unwrap_or_default()
+        } else {
+            Items::new()
+        };
         let l = |p: &str| text(&live, p).to_owned();
         let _ = writeln!(
             out,
@@ -105,4 +151,135 @@ pub async fn render(conn: &Connection) -> Result<String, String> {
         );
     }
     Ok(out)
+}
+
+/// One member as `/Members/<slot>/*` lists it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Listed {
+    pub name: String,
+    pub serial: String,
+    pub instance: String,
+    pub service: String,
+    pub state: String,
+}
+
+/// The members the aggregate lists, in slot order.
+pub fn listed(agg: &Items) -> Vec<Listed> {
+    let mut slots: Vec<usize> = agg
+        .keys()
+        .filter_map(|p| {
+            p.strip_prefix("/Members/")?
+                .strip_suffix("/Service")?
+                .parse()
+                .ok()
+        })
+        .collect();
+    slots.sort_unstable();
+    slots
+        .into_iter()
+        .map(|slot| {
+            let f = |field: &str| match agg.get(&format!("/Members/{slot}/{field}")) {
+                Some((Value::Text(t), _)) => t.clone(),
+                Some((v, _)) => v.as_f64().map(|x| x.to_string()).unwrap_or_default(),
+                None => String::new(),
+            };
+            Listed {
+                name: f("Name"),
+                serial: f("Serial"),
+                instance: f("DeviceInstance"),
+                service: f("Service"),
+                state: f("State"),
+            }
+        })
+        .collect()
+}
+
+/// `forget NAME|INSTANCE|SERIAL|all`: asks the running daemon to forget an offline member
+/// (through the writable `/Members/Forget`, as `dbus -y` or MQTT would). Returns what happened,
+/// or why it was refused.
+pub async fn forget(conn: &Connection, target: &str) -> Result<String, String> {
+    let before = listed(&get_items(conn, SERVICE_NAME).await?);
+    let reply = conn
+        .call_method(
+            Some(SERVICE_NAME),
+            paths::FORGET,
+            Some(BUSITEM),
+            "SetValue",
+            &(Value::from(target).to_variant(),),
+        )
+        .await
+        .map_err(|e| format!("the aggregate did not take the request: {e}"))?;
+    let code: i32 = reply.body().deserialize().map_err(|e| e.to_string())?;
+    let port = |s: &str| s.rsplit('.').next().unwrap_or_default().to_owned();
+    let named: Vec<&Listed> = before
+        .iter()
+        .filter(|m| {
+            [
+                &m.name,
+                &m.serial,
+                &m.instance,
+                &m.service,
+                &port(&m.service),
+            ]
+            .iter()
+            .any(|f| f.as_str() == target)
+        })
+        .collect();
+    match code {
+        0 => {
+            // The verdict comes before the pass that publishes the new list: wait for it.
+            let gone_from = |after: &[Listed]| -> Vec<String> {
+                before
+                    .iter()
+                    .filter(|m| {
+                        !after
+                            .iter()
+                            .any(|a| a.serial == m.serial && a.service == m.service)
+                    })
+                    .map(|m| m.name.clone())
+                    .collect()
+            };
+            let deadline = std::time::Instant::now() + Duration::from_secs(2);
+            let mut after = listed(&get_items(conn, SERVICE_NAME).await?);
+            while gone_from(&after).is_empty()
+                && before.iter().any(|m| !m.state.starts_with("online"))
+                && std::time::Instant::now() < deadline
+            {
+                smol::Timer::after(Duration::from_millis(50)).await;
+                after = listed(&get_items(conn, SERVICE_NAME).await?);
+            }
+            let gone = gone_from(&after);
+            Ok(if gone.is_empty() {
+                "nothing to forget: every member is online".to_owned()
+            } else {
+                format!(
+                    "forgotten: {}; the bank now has {} member(s)",
+                    gone.join(", "),
+                    after.len()
+                )
+            })
+        }
+        _ => Err(match named[..] {
+            [] if !target.eq_ignore_ascii_case("all") => {
+                let names: Vec<&str> = before.iter().map(|m| m.name.as_str()).collect();
+                format!(
+                    "no member is called '{target}' (members: {})",
+                    if names.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        names.join(", ")
+                    }
+                )
+            }
+            [m] if m.state.starts_with("online") => format!(
+                "{} is online: only a member that is offline can be forgotten (to take it out of the bank, add it to EXCLUDE_SHUNTS)",
+                m.name
+            ),
+            [_, _, ..] => format!(
+                "'{target}' names {} members: use the serial or the device instance",
+                named.len()
+            ),
+            _ => format!("the aggregate refused to forget '{target}' (code {code}); see its log"),
+        }),
+    }
 }
