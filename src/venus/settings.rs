@@ -31,14 +31,22 @@ impl std::fmt::Display for SettingsError {
     }
 }
 
-async fn with_timeout<T>(limit: Duration, fut: impl std::future::Future<Output = zbus::Result<T>>) -> Result<T, SettingsError> {
+async fn with_timeout<T>(
+    limit: Duration,
+    fut: impl std::future::Future<Output = zbus::Result<T>>,
+) -> Result<T, SettingsError> {
     let timer = async {
         smol::Timer::after(limit).await;
         Err(SettingsError::Timeout)
     };
     let call = async {
         fut.await.map_err(|e| match e {
-            zbus::Error::MethodError(name, _, _) if name.as_str() == "org.freedesktop.DBus.Error.ServiceUnknown" || name.as_str() == "org.freedesktop.DBus.Error.NameHasNoOwner" => SettingsError::Absent,
+            zbus::Error::MethodError(name, _, _)
+                if name.as_str() == "org.freedesktop.DBus.Error.ServiceUnknown"
+                    || name.as_str() == "org.freedesktop.DBus.Error.NameHasNoOwner" =>
+            {
+                SettingsError::Absent
+            }
             other => SettingsError::Failed(other.to_string()),
         })
     };
@@ -54,29 +62,74 @@ pub async fn add_settings(
 ) -> Result<Vec<Result<Value, i32>>, SettingsError> {
     let request: Vec<HashMap<&str, Z<'_>>> = settings
         .iter()
-        .map(|(path, default)| HashMap::from([("path", Z::from(*path)), ("default", default.to_variant())]))
+        .map(|(path, default)| {
+            HashMap::from([("path", Z::from(*path)), ("default", default.to_variant())])
+        })
         .collect();
-    let reply = with_timeout(limit, conn.call_method(Some(SETTINGS_SERVICE), "/", Some(SETTINGS_IFACE), "AddSettings", &(request,))).await?;
-    let answers: Vec<HashMap<String, OwnedValue>> =
-        reply.body().deserialize().map_err(|e| SettingsError::Failed(format!("unexpected AddSettings reply: {e}")))?;
+    let reply = with_timeout(
+        limit,
+        conn.call_method(
+            Some(SETTINGS_SERVICE),
+            "/",
+            Some(SETTINGS_IFACE),
+            "AddSettings",
+            &(request,),
+        ),
+    )
+    .await?;
+    let answers: Vec<HashMap<String, OwnedValue>> = reply
+        .body()
+        .deserialize()
+        .map_err(|e| SettingsError::Failed(format!("unexpected AddSettings reply: {e}")))?;
     let mut by_path: HashMap<String, Result<Value, i32>> = HashMap::new();
     for a in answers {
-        let path = a.get("path").and_then(|p| Value::decode(p).ok()).and_then(|p| p.as_str().map(str::to_owned));
-        let error = a.get("error").and_then(|e| Value::decode(e).ok()).and_then(|e| e.as_f64()).unwrap_or(-1.0) as i32;
+        let path = a
+            .get("path")
+            .and_then(|p| Value::decode(p).ok())
+            .and_then(|p| p.as_str().map(str::to_owned));
+        let error = a
+            .get("error")
+            .and_then(|e| Value::decode(e).ok())
+            .and_then(|e| e.as_f64())
+            .unwrap_or(-1.0) as i32;
         let value = a.get("value").and_then(|v| Value::decode(v).ok());
         if let Some(path) = path {
-            by_path.insert(path, match (error, value) {
-                (0, Some(v)) => Ok(v),
-                (0, None) => Err(-1),
-                (code, _) => Err(code),
-            });
+            by_path.insert(
+                path,
+                match (error, value) {
+                    (0, Some(v)) => Ok(v),
+                    (0, None) => Err(-1),
+                    (code, _) => Err(code),
+                },
+            );
         }
     }
-    Ok(settings.iter().map(|(p, _)| by_path.remove(*p).unwrap_or(Err(-1))).collect())
+    Ok(settings
+        .iter()
+        .map(|(p, _)| by_path.remove(*p).unwrap_or(Err(-1)))
+        .collect())
 }
 
 /// Writes one setting; returns localsettings' code (0 = ok).
-pub async fn set_value(conn: &Connection, path: &str, value: &Value, limit: Duration) -> Result<i32, SettingsError> {
-    let reply = with_timeout(limit, conn.call_method(Some(SETTINGS_SERVICE), path, Some(BUSITEM), "SetValue", &(value.to_variant(),))).await?;
-    reply.body().deserialize::<i32>().map_err(|e| SettingsError::Failed(e.to_string()))
+pub async fn set_value(
+    conn: &Connection,
+    path: &str,
+    value: &Value,
+    limit: Duration,
+) -> Result<i32, SettingsError> {
+    let reply = with_timeout(
+        limit,
+        conn.call_method(
+            Some(SETTINGS_SERVICE),
+            path,
+            Some(BUSITEM),
+            "SetValue",
+            &(value.to_variant(),),
+        ),
+    )
+    .await?;
+    reply
+        .body()
+        .deserialize::<i32>()
+        .map_err(|e| SettingsError::Failed(e.to_string()))
 }
