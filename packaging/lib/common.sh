@@ -229,7 +229,9 @@ agg_venus_compatible() {
     [ -f "$1/firstCompatibleVersion" ] && [ -f "$VENUS_VERSION_FILE" ] || return 0
     _first=$(head -n 1 "$1/firstCompatibleVersion")
     _venus=$(head -n 1 "$VENUS_VERSION_FILE")
-    [ "$(agg_version_number "$_venus")" -ge "$(agg_version_number "$_first")" ] && return 0
+    _vn=$(agg_version_number "$_venus") && _fn=$(agg_version_number "$_first") || return 0
+    case "$_vn$_fn" in ''|*[!0-9]*) return 0 ;; esac
+    [ "$_vn" -ge "$_fn" ] && return 0
     agg_warn "Venus OS $_venus is older than $_first, the first version this package supports"
     return 1
 }
