@@ -57,7 +57,7 @@ test-packaging-yocto:
 		echo "oelint-adv: recipe and layer.conf clean")
 
 test-packaging-lifecycle:
-	$(call PKGING_STEP,"3. install/config/restart/disable/reboot/enable/upgrade/uninstall, standalone + SetupHelper",\
+	$(call PKGING_STEP,"3. install/config/restart/disable/reboot/enable/upgrade/uninstall: standalone and SetupHelper routes",\
 		$(PKGING_ROOT)/tests/packaging/lifecycle.sh && \
 		$(PKGING_ROOT)/tests/packaging/lifecycle.sh --busybox)
 
