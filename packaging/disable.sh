@@ -1,12 +1,15 @@
 #!/bin/sh
 # Stop dbus-aggregate-smartshunts and keep it stopped, also after reboots and
-# firmware updates (a marker file in the install dir tells the boot hook).
+# firmware updates (a marker in the settings dir, /data/setupOptions/<package>/,
+# tells the boot hook and SetupHelper's reinstall).
 # enable.sh undoes this. ROOT=<dir> works below <dir> (tests).
 set -eu
-. "$(cd "$(dirname "$0")" && pwd -P)/lib/common.sh"
+AGG_PKGDIR=$(cd "$(dirname "$0")" && pwd -P)
+. "$AGG_PKGDIR/lib/common.sh"
 
 agg_is_installed || agg_die "$PKG is not installed in $DEVICE_DIR"
 
+mkdir -p "$SETTINGS"
 : > "$DISABLED_MARK"
 # SetupHelper copies services/$PKG at its next reinstall; a down file there
 # keeps the service stopped in that case too.

@@ -1,5 +1,5 @@
 #!/bin/sh
-# Build the release tarball dist/dbus-aggregate-smartshunts-<version>.tar.gz.
+# Build the release tarball dist/AggregateSmartShunts-<version>.tar.gz.
 #
 #   packaging/dist.sh                  build both binaries (packaging/build.sh), package
 #   packaging/dist.sh --no-build       package the binaries already in target/
@@ -8,17 +8,29 @@
 #                                      (used by tests/packaging/lifecycle.sh)
 #   --config-default F                 use F instead of <repo>/config.default.ini
 #
-# The tarball holds one directory, dbus-aggregate-smartshunts/, which is the
-# install dir /data/dbus-aggregate-smartshunts on the device:
+# The tarball holds one directory, AggregateSmartShunts/, which is the package
+# dir /data/AggregateSmartShunts on the device. The package name has letters
+# and digits only because SetupHelper's PackageManager names a package from
+# USB/SD media after the archive's name up to the first '-'
+# (AggregateSmartShunts-0.2.0.tar.gz -> /data/AggregateSmartShunts):
 #   bin/{armv7,aarch64}/dbus-aggregate-smartshunts   config.default.ini
 #   install.sh enable.sh disable.sh restart.sh uninstall.sh get-logs.sh lib/common.sh
 #   service/{run,log/run} rc/boot.sh                  standalone daemontools + boot hook
-#   setup version gitHubInfo services/<name>/{run,log/run}   SetupHelper package files
+#   setup version firstCompatibleVersion services/dbus-aggregate-smartshunts/{run,log/run}
+#                                                     SetupHelper package files
 #   README.md LICENSE MANIFEST
+# No gitHubInfo: PackageManager downloads <user>/<package>/archive/<branch>.tar.gz
+# and expects a ready package (binaries included) at its root, which the source
+# repository is not; so there are no automatic downloads (README-install.md).
 # The archive is reproducible: sorted, root-owned, mtime of the last commit.
 set -eu
 
-PKG=dbus-aggregate-smartshunts
+PKG=dbus-aggregate-smartshunts       # binary and service name
+PKG_NAME=AggregateSmartShunts        # package (directory, tarball) name
+# First Venus OS version supported, for install.sh and SetupHelper alike
+# (glibc 2.28+ binaries; Venus OS v2.80 has glibc 2.31). Keep in step with
+# README.md and packaging/README-install.md.
+FIRST_VENUS=v2.80
 repo=$(cd "$(dirname "$0")/.." && pwd)
 caller=$(pwd)
 
@@ -38,7 +50,7 @@ while [ $# -gt 0 ]; do
         --bin-aarch64) bin_aarch64=$2; build=0; shift ;;
         --out) out=$2; shift ;;
         --config-default) config_default=$2; shift ;;
-        -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
         *) die "unknown option $1 (see --help)" ;;
     esac
     shift
@@ -62,10 +74,6 @@ fi
 sh_version=$(printf '%s\n' "$version" | sed -e 's/-alpha\.\{0,1\}/a/' -e 's/-beta\.\{0,1\}/b/' \
     -e 's/-rc\.\{0,1\}/~/' -e 's/-.*/d/' -e 's/^/v/')
 
-# GitHub owner for SetupHelper's gitHubInfo, from the repository URL
-owner=$(sed -n 's#^repository *= *"https://github.com/\([^/]*\)/.*#\1#p' Cargo.toml | head -n 1)
-[ -n "$owner" ] || owner=$PKG
-
 if [ "$build" -eq 1 ]; then
     packaging/build.sh armv7 aarch64
 fi
@@ -78,7 +86,7 @@ done
 
 stage=$(mktemp -d "${TMPDIR:-/tmp}/$PKG-dist.XXXXXX")
 trap 'rm -rf "$stage"' EXIT
-d="$stage/$PKG"
+d="$stage/$PKG_NAME"
 
 put() {   # put MODE SRC DEST-RELATIVE
     mkdir -p "$(dirname "$d/$3")"
@@ -101,19 +109,19 @@ put 755 packaging/setup setup
 put 644 packaging/README-install.md README.md
 put 644 LICENSE LICENSE
 printf '%s\n' "$sh_version" > "$d/version"
-printf '%s:latest\n' "$owner" > "$d/gitHubInfo"
+printf '%s\n' "$FIRST_VENUS" > "$d/firstCompatibleVersion"
 (cd "$d" && { find . -type f | sed 's#^\./##'; echo MANIFEST; }) | LC_ALL=C sort > "$stage/MANIFEST"
 mv "$stage/MANIFEST" "$d/MANIFEST"
-chmod 644 "$d/version" "$d/gitHubInfo" "$d/MANIFEST"
+chmod 644 "$d/version" "$d/firstCompatibleVersion" "$d/MANIFEST"
 find "$d" -type d -exec chmod 755 {} +
 
 mtime=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || echo 0)}
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
-tarball="$out/$PKG-$version.tar.gz"
+tarball="$out/$PKG_NAME-$version.tar.gz"
 # GNU tar (build host); busybox tar on the device reads ustar fine
 tar --format=ustar --sort=name --owner=0 --group=0 --numeric-owner \
-    --mtime="@$mtime" -C "$stage" -cf "$stage/pkg.tar" "$PKG"
+    --mtime="@$mtime" -C "$stage" -cf "$stage/pkg.tar" "$PKG_NAME"
 gzip -9n < "$stage/pkg.tar" > "$tarball.tmp"
 mv -f "$tarball.tmp" "$tarball"
 

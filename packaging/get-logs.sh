@@ -7,7 +7,8 @@
 #   get-logs.sh --boot     output of the boot hook at the last boot
 # ROOT=<dir> reads below <dir> (tests).
 set -eu
-. "$(cd "$(dirname "$0")" && pwd -P)/lib/common.sh"
+AGG_PKGDIR=$(cd "$(dirname "$0")" && pwd -P)
+. "$AGG_PKGDIR/lib/common.sh"
 
 mode="tail"
 lines=100

@@ -1,65 +1,98 @@
 #!/bin/sh
-# Install or upgrade dbus-aggregate-smartshunts on a Venus OS GX device.
+# Install or upgrade dbus-aggregate-smartshunts on a Venus OS GX device, the
+# standalone way (no SetupHelper needed):
 #
-#   tar -xzf dbus-aggregate-smartshunts-<version>.tar.gz -C /data
-#   /data/dbus-aggregate-smartshunts/install.sh
+#   tar -xzf AggregateSmartShunts-<version>.tar.gz -C /data
+#   /data/AggregateSmartShunts/install.sh
 #
-# Run it from the unpacked package: either the install dir itself
-# (/data/dbus-aggregate-smartshunts) or any other place, e.g. a newer tarball
-# unpacked in /tmp; the files are then copied into the install dir. Your
-# config.ini and the disabled/enabled state are kept. Running it again changes
-# nothing. ROOT=<dir> installs below <dir> instead of / (for tests).
+# Run it from the unpacked package: either the package dir itself (any
+# directory directly in /data) or any other place, e.g. a newer tarball
+# unpacked in /tmp; the files are then copied into /data/<name of the unpacked
+# dir>. Your settings (config.ini, the disabled state) live in
+# /data/setupOptions/<package>/ and are kept; older versions kept them in the
+# package dir and they are moved there. Running it again changes nothing.
+# ROOT=<dir> installs below <dir> instead of / (for tests).
 set -eu
 
 usage() {
     cat <<USAGE
-usage: $0 [--no-start]
-  --no-start   install and set up the boot hook, but do not (re)start the service
+usage: $0 [--no-start] [--from-setuphelper]
+  --no-start          install and set up the boot hook, but do not (re)start the service
+  --from-setuphelper  the package is installed through SetupHelper: uninstall it there
+                      first (its setup script, unattended), then take the service over
 USAGE
 }
 
 start=1
+takeover=0
 for arg in "$@"; do
     case "$arg" in
         --no-start) start=0 ;;
+        --from-setuphelper) takeover=1 ;;
         -h|--help) usage; exit 0 ;;
         *) usage >&2; exit 2 ;;
     esac
 done
 
 SRC=$(cd "$(dirname "$0")" && pwd -P)
+# Where to install: in place when the package was unpacked directly in /data,
+# otherwise into /data/<its directory name>.
+data=${ROOT:-}/data
+mkdir -p "$data"
+data=$(cd "$data" && pwd -P)
+# shellcheck disable=SC2034  # AGG_PKGDIR is read by lib/common.sh
+if [ "$(dirname "$SRC")" = "$data" ]; then
+    AGG_PKGDIR=$SRC
+else
+    AGG_PKGDIR="$data/$(basename "$SRC")"
+fi
 . "$SRC/lib/common.sh"
 
 [ -f "$SRC/MANIFEST" ] || agg_die "no MANIFEST next to $0: run install.sh from an unpacked release tarball"
 [ -z "$ROOT" ] && [ "$(id -u)" -ne 0 ] && agg_die "run as root"
+case "$PKG_NAME" in
+    *[!A-Za-z0-9]*) agg_warn "package dir name '$PKG_NAME' is not letters and digits only; SetupHelper's PackageManager may not handle it" ;;
+esac
 
 arch=$(agg_arch) ||
     agg_die "unsupported machine '$(agg_machine)': this package has binaries for 32-bit ARM (armv7) and aarch64 only"
 [ -x "$SRC/bin/$arch/$PKG" ] || agg_die "missing $SRC/bin/$arch/$PKG"
+agg_venus_compatible "$SRC" || agg_die "not installed"
 
+# One owner of the service at a time: hand over from SetupHelper only on request.
 if agg_setuphelper_managed; then
-    agg_die "$PKG is installed through SetupHelper ($SETUPHELPER_SERVICE exists). Update or remove it in the PackageManager menu, or run '$DEVICE_DIR/setup uninstall' before using install.sh."
+    if [ "$takeover" -eq 0 ]; then
+        agg_die "$PKG is installed through SetupHelper. Uninstall it in the PackageManager menu first, or run '$0 --from-setuphelper' to do that and take the service over."
+    fi
+    [ -x "$DEST/setup" ] || agg_die "no $DEVICE_DIR/setup to uninstall the SetupHelper install with; uninstall it in the PackageManager menu"
+    agg_say "uninstalling the SetupHelper install ($DEVICE_DIR/setup uninstall auto)"
+    bash "$DEST/setup" uninstall auto || agg_die "SetupHelper's uninstall failed (see /var/log/PackageManager/current); nothing else was changed"
+    agg_setuphelper_managed && agg_die "SetupHelper still manages $PKG after the uninstall; nothing else was changed"
 fi
 
 new_version=$(agg_version "$SRC")
 old_version=""   # from install.sh's own record: $DEST/version may already be the new one
 [ -f "$INSTALLED_VERSION" ] && old_version=$(head -n 1 "$INSTALLED_VERSION")
-
-# 1. Pre-flight: does the NEW binary accept the new defaults plus the user's
-#    config.ini? Checked on a scratch copy, so a rejected upgrade changes nothing
-#    and the running version keeps running.
-check_dir=$(mktemp -d "${TMPDIR:-/tmp}/$PKG-check.XXXXXX")
-trap 'rm -rf "$check_dir"' EXIT
-cp "$SRC/config.default.ini" "$check_dir/"
-[ -f "$DEST/config.ini" ] && cp "$DEST/config.ini" "$check_dir/"
-if ! out=$("$SRC/bin/$arch/$PKG" --config-dir "$check_dir" check-config 2>&1); then
-    printf '%s\n' "$out" | sed -e "s#$check_dir#$DEST#g" -e 's/^/    /' >&2
-    agg_die "$PKG $new_version rejects the configuration above; nothing was changed. Fix $DEVICE_DIR/config.ini and run install.sh again."
+if [ -z "$old_version" ] && [ -f "$LEGACY_DIR/.installed-version" ]; then
+    old_version=$(head -n 1 "$LEGACY_DIR/.installed-version")
 fi
 
-# 2. Files. Nothing to copy when the tarball was unpacked into the install dir.
+# 1. Pre-flight: does the NEW binary accept the new defaults plus the user's
+#    config.ini (wherever it is now)? A rejected upgrade changes nothing and
+#    the running version keeps running.
+user_config=""
+for c in "$CONFIG" "$DEST/config.ini" "$LEGACY_DIR/config.ini"; do
+    if [ -f "$c" ]; then user_config=$c; break; fi
+done
+if ! agg_check_pair "$SRC/bin/$arch/$PKG" "$SRC/config.default.ini" "$user_config"; then
+    agg_die "$PKG $new_version rejects the configuration above; nothing was changed. Fix ${user_config#"$ROOT"} and run install.sh again."
+fi
+
+# 2. Settings out of the package dir, then the files. Nothing to copy when the
+#    tarball was unpacked into the package dir.
+agg_migrate_settings
 mkdir -p "$DEST"
-if [ "$SRC" != "$(cd "$DEST" && pwd -P)" ]; then
+if [ "$SRC" != "$DEST" ]; then
     agg_list_files "$SRC/MANIFEST" | while IFS= read -r f; do
         agg_copy_atomic "$SRC/$f" "$DEST/$f"
     done
@@ -78,10 +111,23 @@ fi
 cp "$DEST/MANIFEST" "$INSTALLED_LIST"
 printf '%s\n' "$new_version" > "$INSTALLED_VERSION"
 agg_ensure_config
+agg_render_run
+# The disabled state for SetupHelper too, should it take over later.
+if [ -e "$DISABLED_MARK" ]; then
+    : > "$DEST/services/$PKG/down"
+else
+    rm -f "$DEST/services/$PKG/down"
+fi
+# This route owns the service: PackageManager (if SetupHelper is or gets
+# installed) must not install the package on its own, e.g. at the boot after a
+# firmware update. A manual install from its menu takes over (see setup).
+: > "$NO_AUTO_INSTALL"
 
-# 3. /service entry (a copy, see lib/common.sh) and the boot hook.
+# 3. /service entry (a copy, see lib/common.sh) and the boot hook; a pre-0.2
+#    install dir is emptied (its hook line is replaced by the new one).
 agg_service_install
 agg_hook_ensure
+agg_remove_legacy_dir
 
 if [ -n "$old_version" ] && [ "$old_version" != "$new_version" ]; then
     agg_say "upgraded $PKG $old_version -> $new_version ($arch)"
@@ -90,7 +136,7 @@ elif [ -n "$old_version" ]; then
 else
     agg_say "installed $PKG $new_version ($arch)"
 fi
-agg_say "settings: $DEVICE_DIR/config.ini (all options and defaults: config.default.ini)"
+agg_say "package: $DEVICE_DIR; settings: $SETTINGS_DEVICE_DIR/config.ini (all options and defaults: $DEVICE_DIR/config.default.ini)"
 
 # 4. (Re)start so the new binary runs.
 if [ -e "$DISABLED_MARK" ]; then

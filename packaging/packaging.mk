@@ -3,12 +3,13 @@
 # Targets:
 #   ensure-tools      install missing host tools (apt, rustup targets,
 #                     cargo-zigbuild, .venv-tools with zig + oelint-adv)
-#   dist              dist/dbus-aggregate-smartshunts-<version>.tar.gz
+#   dist              dist/AggregateSmartShunts-<version>.tar.gz
 #                     (armv7 + aarch64, cargo zigbuild, glibc <= 2.28)
 #   test-packaging    all packaging tests below, in order
 #     test-packaging-build      1. armv7 zigbuild; print/enforce GLIBC ceiling and size
 #     test-packaging-qemu       2. armv7 binary under qemu on a private dbus-daemon
-#     test-packaging-lifecycle  3. device scripts in a scratch root (sh and busybox sh)
+#     test-packaging-lifecycle  3. device scripts in a scratch root (sh and busybox sh),
+#                               standalone and SetupHelper routes (stand-in helpers)
 #     test-packaging-yocto      4. crates.inc == Cargo.lock, oelint-adv clean
 #     test-packaging-lint       shellcheck of every shipped script
 #   crates-inc        regenerate the Yocto crates list after a Cargo.lock change
@@ -44,7 +45,9 @@ test-packaging: ensure-tools
 test-packaging-lint:
 	$(call PKGING_STEP,"shellcheck of the shipped and test scripts",\
 		shellcheck -x -s sh -e SC1091 $(PKGING_SCRIPTS) && \
-		shellcheck -s bash -e SC1091 -e SC2154 $(PKGING_ROOT)/packaging/setup)
+		shellcheck -s bash -e SC1091 -e SC2154 $(PKGING_ROOT)/packaging/setup && \
+		shellcheck -s bash $(PKGING_ROOT)/tests/packaging/setuphelper-standin/pm.sh \
+			$(PKGING_ROOT)/tests/packaging/setuphelper-standin/HelperResources/IncludeHelpers)
 
 test-packaging-yocto:
 	$(call PKGING_STEP,"4. Yocto: crates.inc matches Cargo.lock; oelint-adv clean",\
@@ -54,7 +57,7 @@ test-packaging-yocto:
 		echo "oelint-adv: recipe and layer.conf clean")
 
 test-packaging-lifecycle:
-	$(call PKGING_STEP,"3. install/config/restart/disable/reboot/enable/upgrade/uninstall",\
+	$(call PKGING_STEP,"3. install/config/restart/disable/reboot/enable/upgrade/uninstall: standalone and SetupHelper routes",\
 		$(PKGING_ROOT)/tests/packaging/lifecycle.sh && \
 		$(PKGING_ROOT)/tests/packaging/lifecycle.sh --busybox)
 

@@ -1,12 +1,15 @@
 #!/bin/sh
-# Remove dbus-aggregate-smartshunts: stop the service, remove its /service
-# entry, its boot hook line (and /data/rc.local if install.sh created it and it
-# is now empty), its log directory and every file of the install dir.
-#   --keep-config   keep $DEVICE_DIR/config.ini (everything else is removed)
+# Remove dbus-aggregate-smartshunts installed with install.sh: stop the
+# service, remove its /service entry, its boot hook line (and /data/rc.local if
+# install.sh created it and it is now empty), its log directory, every file of
+# the package dir and the settings in /data/setupOptions/<package>/.
+#   --keep-config   keep /data/setupOptions/<package>/config.ini
 #   --keep-logs     keep /var/log/dbus-aggregate-smartshunts
+# A SetupHelper install is removed in the PackageManager menu instead.
 # ROOT=<dir> works below <dir> (tests).
 set -eu
-. "$(cd "$(dirname "$0")" && pwd -P)/lib/common.sh"
+AGG_PKGDIR=$(cd "$(dirname "$0")" && pwd -P)
+. "$AGG_PKGDIR/lib/common.sh"
 
 keep_config=0
 keep_logs=0
@@ -14,7 +17,7 @@ for arg in "$@"; do
     case "$arg" in
         --keep-config) keep_config=1 ;;
         --keep-logs) keep_logs=1 ;;
-        -h|--help) sed -n '2,7p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
         *) agg_die "unknown option $arg (see --help)" ;;
     esac
 done
@@ -34,20 +37,27 @@ if [ -d "$DEST" ]; then
     printf '%s\n' "$files" | while IFS= read -r f; do
         if [ -n "$f" ]; then rm -f "$DEST/$f"; fi
     done
-    rm -f "$DISABLED_MARK" "$INSTALLED_LIST" "$INSTALLED_VERSION" "$RC_CREATED_MARK" "$BOOT_LOG" \
-        "$DEST/services/$PKG/down"
-    if [ "$keep_config" -eq 1 ]; then
-        [ -f "$DEST/config.ini" ] && agg_say "kept $DEVICE_DIR/config.ini"
-    else
-        rm -f "$DEST/config.ini"
-    fi
+    rm -f "$INSTALLED_LIST" "$INSTALLED_VERSION" "$BOOT_LOG" "$DEST/services/$PKG/down"
     agg_prune_dirs
     if [ -d "$DEST" ]; then
-        left=$(find "$DEST" -type f ! -name config.ini | sed "s#^$DEST/##" | tr '\n' ' ')
+        left=$(find "$DEST" -type f | sed "s#^$DEST/##" | tr '\n' ' ')
         [ -n "$left" ] && agg_warn "left in $DEVICE_DIR (not installed by this package): $left"
     else
         agg_say "removed $DEVICE_DIR"
     fi
+fi
+
+# Settings: ours go (config.ini unless kept); flags SetupHelper's
+# PackageManager keeps there for itself stay.
+rm -f "$DISABLED_MARK" "$RC_CREATED_MARK" "$NO_AUTO_INSTALL" "$CONFIG.old"
+if [ "$keep_config" -eq 1 ]; then
+    [ -f "$CONFIG" ] && agg_say "kept $SETTINGS_DEVICE_DIR/config.ini"
+else
+    rm -f "$CONFIG"
+fi
+if [ -d "$SETTINGS" ]; then
+    rmdir "$SETTINGS" 2>/dev/null && agg_say "removed $SETTINGS_DEVICE_DIR"
+    rmdir "$ROOT/data/setupOptions" 2>/dev/null || true
 fi
 
 if [ "$keep_logs" -eq 0 ] && [ -d "$LOG_DIR" ]; then

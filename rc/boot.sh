@@ -10,9 +10,10 @@
 # entry within 5 seconds.
 #
 # Never fails (a boot script must not be aborted by us); the output of the
-# last run is in /data/dbus-aggregate-smartshunts/boot.log.
+# last run is in boot.log in the package directory.
 # ROOT=<dir> works below <dir> (tests).
-. "$(cd "$(dirname "$0")/.." && pwd -P)/lib/common.sh"
+AGG_PKGDIR=$(cd "$(dirname "$0")/.." && pwd -P)
+. "$AGG_PKGDIR/lib/common.sh"
 
 [ -d "$DEST" ] || exit 0
 {
@@ -21,7 +22,7 @@
         echo "SetupHelper manages the service; nothing to do"
     elif ! agg_is_installed; then
         echo "package files missing in $DEVICE_DIR; nothing to do"
-    elif agg_service_install; then
+    elif agg_render_run && agg_service_install; then
         if [ -e "$DISABLED_MARK" ]; then
             echo "created $SERVICE (disabled: down)"
         else

@@ -10,27 +10,50 @@
 # Functions are prefixed agg_ so they cannot clash with SetupHelper's helpers
 # when `setup` sources this file.
 
-PKG=dbus-aggregate-smartshunts
+PKG=dbus-aggregate-smartshunts          # binary, daemontools service, log dir
 ROOT=${ROOT:-}
 ROOT=${ROOT%/}
+[ -n "$ROOT" ] && ROOT=$(cd "$ROOT" && pwd -P)
 
-DEVICE_DIR="/data/$PKG"                   # install dir as the device sees it
-DEST="$ROOT$DEVICE_DIR"                   # install dir as this script sees it
+# The package directory is wherever the calling script's package is: each
+# script sets AGG_PKGDIR to the directory holding its lib/common.sh before
+# sourcing this file. Nothing below assumes a fixed name, so the same files
+# work as /data/AggregateSmartShunts, as a SetupHelper package named after a
+# media archive, or as a tarball unpacked in /tmp (install.sh copies from
+# there). The package name is the directory's name, as in SetupHelper.
+: "${AGG_PKGDIR:?AGG_PKGDIR must be set before sourcing common.sh}"
+DEST=$AGG_PKGDIR                          # package dir as this script sees it
+PKG_NAME=$(basename "$DEST")
+DEVICE_DIR=${DEST#"$ROOT"}                # package dir as the device sees it
 SERVICE="$ROOT/service/$PKG"              # daemontools entry (tmpfs on Venus)
 SERVICE_TMP="$ROOT/service/.$PKG.new"     # svscan ignores names starting with '.'
 RC_LOCAL="$ROOT/data/rc.local"
 RC_LOCAL_DISABLED="$ROOT/data/rc.local.disabled"   # GUI "disable system hooks"
 LOG_DIR="$ROOT/var/log/$PKG"
+VENUS_VERSION_FILE="$ROOT/opt/victronenergy/version"
+# SetupHelper's places (its EssentialResources / ServiceResources)
+SETUPHELPER_DIR="$ROOT/data/SetupHelper"
 SETUPHELPER_SERVICE="$ROOT/opt/victronenergy/service/$PKG"
+SETUPHELPER_INSTALLED="$ROOT/etc/venus/installedVersion-$PKG_NAME"
 
-DISABLED_MARK="$DEST/disabled"            # persistent "stay off" flag (disable.sh)
-INSTALLED_LIST="$DEST/.installed-files"   # payload of the installed version
+# The user's settings live outside the package directory, so that replacing
+# the whole directory (a PackageManager download or media transfer, or a
+# tarball unpacked over it) never touches them. Both routes use SetupHelper's
+# per-package options directory.
+SETTINGS_DEVICE_DIR="/data/setupOptions/$PKG_NAME"
+SETTINGS="$ROOT$SETTINGS_DEVICE_DIR"
+CONFIG="$SETTINGS/config.ini"             # the user's settings
+DISABLED_MARK="$SETTINGS/disabled"        # persistent "stay off" flag (disable.sh)
+RC_CREATED_MARK="$SETTINGS/created-rc-local"  # install.sh created rc.local, so may delete it
+NO_AUTO_INSTALL="$SETTINGS/DO_NOT_AUTO_INSTALL"  # PackageManager: do not install on its own
+INSTALLED_LIST="$DEST/.installed-files"   # payload of the installed version (install.sh)
 INSTALLED_VERSION="$DEST/.installed-version"  # survives unpacking a tarball over $DEST
-RC_CREATED_MARK="$DEST/.created-rc-local" # we created rc.local, so we may delete it
 BOOT_LOG="$DEST/boot.log"                 # output of the last boot hook run
+# Where versions up to 0.1.x kept everything, settings included.
+LEGACY_DIR="$ROOT/data/$PKG"
 
 # The one line install.sh puts into /data/rc.local. HOOK_TAG identifies it
-# (also lines written by other versions of this package).
+# (also lines written by other versions of this package, whatever their dir).
 HOOK_TAG="# $PKG boot hook"
 HOOK_LINE="if [ -x $DEVICE_DIR/rc/boot.sh ]; then $DEVICE_DIR/rc/boot.sh; fi $HOOK_TAG (see $DEVICE_DIR/README.md)"
 
@@ -62,7 +85,10 @@ agg_bin() {
 
 agg_is_installed() { [ -f "$DEST/service/run" ] && [ -d "$DEST/bin" ]; }
 
-agg_setuphelper_managed() { [ -e "$SETUPHELPER_SERVICE" ]; }
+# SetupHelper owns the service once its installService has put it into
+# /opt/victronenergy/service, or while it records the package as installed.
+# (A firmware update clears both; PackageManager then reinstalls at boot.)
+agg_setuphelper_managed() { [ -e "$SETUPHELPER_SERVICE" ] || [ -e "$SETUPHELPER_INSTALLED" ]; }
 
 # Copy $1 to $2 without ever exposing a half-written file: a running binary or
 # run script keeps its old inode, readers see either the old or the new file.
@@ -74,32 +100,139 @@ agg_copy_atomic() {
 # ---------------------------------------------------------------- config -----
 
 agg_ensure_config() {
-    [ -e "$DEST/config.ini" ] && return 0
-    cat > "$DEST/config.ini" <<CFG
-# Your settings for $PKG. This file is never overwritten by
-# install.sh or an upgrade. Every setting and its default value is listed in
-# config.default.ini next to this file: copy the lines you want to change to
-# here, edit them, then run $DEVICE_DIR/restart.sh
+    mkdir -p "$SETTINGS"
+    [ -e "$CONFIG" ] && return 0
+    cat > "$CONFIG" <<CFG
+# Your settings for $PKG. This file is never overwritten by an
+# install, an upgrade or a SetupHelper reinstall. Every setting and its default
+# value is listed in $DEVICE_DIR/config.default.ini:
+# copy the lines you want to change to here, edit them, then run
+# $DEVICE_DIR/restart.sh
 CFG
-    agg_say "created $DEVICE_DIR/config.ini (empty: all defaults)"
+    agg_say "created $SETTINGS_DEVICE_DIR/config.ini (empty: all defaults)"
 }
 
-# Run the installed binary's check-config on the installed config pair. Prints
-# the errors and returns 1 when the config is broken or the binary cannot run.
+# agg_check_pair BIN DEFAULTS [CONFIG]: run BIN's check-config on the defaults
+# of one package and the user's config.ini, given as two files in two places.
+# The daemon reads both from one directory (--config-dir), so they are copied
+# into a scratch directory; its name is mapped back to the real files in the
+# messages. Prints the errors and returns 1 when the pair is rejected.
+agg_check_pair() {
+    _dir=$(mktemp -d "${TMPDIR:-/tmp}/$PKG-check.XXXXXX") || return 1
+    cp "$2" "$_dir/config.default.ini"
+    [ -n "${3:-}" ] && [ -f "$3" ] && cp "$3" "$_dir/config.ini"
+    if _out=$("$1" --config-dir "$_dir" check-config 2>&1); then _rc=0; else _rc=$?; fi
+    rm -rf "$_dir"
+    [ "$_rc" -eq 0 ] && return 0
+    if [ "$_rc" -ge 126 ]; then
+        agg_warn "cannot run $1 on this machine (exit $_rc)"
+    fi
+    printf '%s\n' "$_out" | sed -e "s#$_dir/config.default.ini#${2#"$ROOT"}#g" \
+        -e "s#$_dir/config.ini#${3#"$ROOT"}#g" -e "s#$_dir#$SETTINGS_DEVICE_DIR#g" -e 's/^/    /' >&2
+    return 1
+}
+
+# Run the installed binary's check-config on the installed defaults and the
+# user's config.ini.
 agg_check_config() {
     _bin=$(agg_bin) || { agg_warn "unsupported machine '$(agg_machine)'"; return 1; }
     [ -x "$_bin" ] || { agg_warn "missing $_bin"; return 1; }
-    if _out=$("$_bin" --config-dir "$DEST" check-config 2>&1); then
-        return 0
+    agg_check_pair "$_bin" "$DEST/config.default.ini" "$CONFIG" && return 0
+    agg_warn "the configuration ($SETTINGS_DEVICE_DIR/config.ini on top of $DEVICE_DIR/config.default.ini) has errors, see above"
+    return 1
+}
+
+# Move settings from where older versions kept them (inside the package
+# directory: config.ini, disabled, .created-rc-local) to $SETTINGS. Looks in
+# $DEST and in the pre-0.2 install dir /data/dbus-aggregate-smartshunts. A
+# config.ini already in $SETTINGS wins; a different old one is kept next to it
+# as config.ini.old.
+agg_migrate_settings() {
+    mkdir -p "$SETTINGS"
+    for _old in "$DEST" "$LEGACY_DIR"; do
+        [ -d "$_old" ] || continue
+        if [ -f "$_old/config.ini" ]; then
+            if [ ! -e "$CONFIG" ]; then
+                mv "$_old/config.ini" "$CONFIG"
+                agg_say "moved ${_old#"$ROOT"}/config.ini to $SETTINGS_DEVICE_DIR/config.ini"
+            elif cmp -s "$_old/config.ini" "$CONFIG"; then
+                rm -f "$_old/config.ini"
+            else
+                mv "$_old/config.ini" "$CONFIG.old"
+                agg_warn "kept $SETTINGS_DEVICE_DIR/config.ini; the different ${_old#"$ROOT"}/config.ini is now $SETTINGS_DEVICE_DIR/config.ini.old"
+            fi
+        fi
+        if [ -e "$_old/disabled" ]; then
+            : > "$DISABLED_MARK"
+            rm -f "$_old/disabled"
+            agg_say "kept the disabled state (now $SETTINGS_DEVICE_DIR/disabled)"
+        fi
+        if [ -e "$_old/.created-rc-local" ]; then
+            : > "$RC_CREATED_MARK"
+            rm -f "$_old/.created-rc-local"
+        fi
+    done
+}
+
+# Remove the files of a pre-0.2 install in /data/dbus-aggregate-smartshunts
+# (after agg_migrate_settings has taken the settings out of it). Only files
+# that install left there are removed; anything else stays, with a warning.
+agg_remove_legacy_dir() {
+    [ -d "$LEGACY_DIR" ] || return 0
+    [ "$(cd "$LEGACY_DIR" && pwd -P)" = "$DEST" ] && return 0
+    _list="$LEGACY_DIR/.installed-files"
+    [ -f "$_list" ] || _list="$LEGACY_DIR/MANIFEST"
+    [ -f "$_list" ] || { agg_warn "${LEGACY_DIR#"$ROOT"} is not a package dir of ours; left alone"; return 0; }
+    _files=$(agg_list_files "$_list")
+    printf '%s\n' "$_files" | while IFS= read -r _f; do
+        if [ -n "$_f" ]; then rm -f "$LEGACY_DIR/$_f"; fi
+    done
+    rm -f "$LEGACY_DIR/.installed-files" "$LEGACY_DIR/.installed-version" "$LEGACY_DIR/boot.log" \
+        "$LEGACY_DIR/services/$PKG/down"
+    find "$LEGACY_DIR" -depth -type d | while IFS= read -r _d; do rmdir "$_d" 2>/dev/null || true; done
+    if [ -d "$LEGACY_DIR" ]; then
+        agg_warn "left in ${LEGACY_DIR#"$ROOT"} (not installed by this package): $(cd "$LEGACY_DIR" && find . -type f | tr '\n' ' ')"
     else
-        _rc=$?
+        agg_say "removed the old install dir ${LEGACY_DIR#"$ROOT"} (settings are in $SETTINGS_DEVICE_DIR)"
     fi
-    if [ "$_rc" -ge 126 ]; then
-        agg_warn "cannot run $_bin on this machine (exit $_rc)"
-    else
-        agg_warn "configuration in $DEVICE_DIR has errors:"
-    fi
-    printf '%s\n' "$_out" | sed 's/^/    /' >&2
+}
+
+# Write the package dir into the run scripts (service/run and SetupHelper's
+# services/$PKG/run): a copied run script cannot find the package by itself.
+agg_render_run() {
+    for _r in "$DEST/service/run" "$DEST/services/$PKG/run"; do
+        [ -f "$_r" ] || continue
+        grep -qxF "pkg=$DEVICE_DIR" "$_r" && continue
+        sed "s#^pkg=.*#pkg=$DEVICE_DIR#" "$_r" > "$_r.new.$$"
+        chmod 755 "$_r.new.$$"
+        mv -f "$_r.new.$$" "$_r"
+    done
+}
+
+# ---------------------------------------------------- Venus OS version ------
+
+# Version string (v3.14, v3.20~18, v2.80) -> comparable integer; ~/b beta,
+# a alpha, d develop count as before the release of the same number.
+agg_version_number() {
+    printf '%s\n' "$1" | awk '{
+        s = $0; sub(/^[^0-9]*/, "", s); n = split(s, p, /[^0-9]+/)
+        rel = 90000; pre = 0
+        if (s ~ /[~b][0-9]+$/) { rel = 60000; pre = p[n]; n-- }
+        else if (s ~ /a[0-9]+$/) { rel = 30000; pre = p[n]; n-- }
+        else if (s ~ /d[0-9]+$/) { rel = 0; pre = p[n]; n-- }
+        printf "%.0f\n", (p[1] * 1000000 + (n >= 2 ? p[2] : 0) * 1000 + (n >= 3 ? p[3] : 0)) * 100000 + rel + pre }'
+}
+
+# The package's firstCompatibleVersion against /opt/victronenergy/version
+# (the same rule SetupHelper applies). Unknown versions pass.
+agg_venus_compatible() {
+    [ -f "$1/firstCompatibleVersion" ] && [ -f "$VENUS_VERSION_FILE" ] || return 0
+    _first=$(head -n 1 "$1/firstCompatibleVersion")
+    _venus=$(head -n 1 "$VENUS_VERSION_FILE")
+    _vn=$(agg_version_number "$_venus") && _fn=$(agg_version_number "$_first") || return 0
+    case "$_vn$_fn" in ''|*[!0-9]*) return 0 ;; esac
+    [ "$_vn" -ge "$_fn" ] && return 0
+    agg_warn "Venus OS $_venus is older than $_first, the first version this package supports"
     return 1
 }
 
@@ -242,7 +375,7 @@ agg_hook_ensure() {
             { print }
             END { if (!done) print line }' "$_f" > "$_tmp"
     else
-        [ -e "$_f" ] || : > "$RC_CREATED_MARK"
+        [ -e "$_f" ] || { mkdir -p "$SETTINGS"; : > "$RC_CREATED_MARK"; }
         printf '#!/bin/sh\n%s\n' "$HOOK_LINE" > "$_tmp"
     fi
     chmod 755 "$_tmp"

@@ -19,7 +19,8 @@
 #                                             applets first on PATH (as on Venus)
 set -eu
 
-PKG=dbus-aggregate-smartshunts
+PKG=dbus-aggregate-smartshunts   # binary, service
+NAME=AggregateSmartShunts        # package dir, tarball
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 
 mode=host
@@ -149,13 +150,14 @@ for v in 0.1.0 0.1.1 0.1.2; do
     PATH=$HOST_PATH "$repo/packaging/dist.sh" --version "$v" --bin-armv7 "$T/fake-$v" --bin-aarch64 "$T/fake-$v" \
         --config-default "$cfg_default" --out "$T/dist" > "$T/out" 2>&1 || fail "dist.sh --version $v"
 done
-tb1="$T/dist/$PKG-0.1.0.tar.gz"
-tb2="$T/dist/$PKG-0.1.1.tar.gz"
-tb3="$T/dist/$PKG-0.1.2.tar.gz"
+tb1="$T/dist/$NAME-0.1.0.tar.gz"
+tb2="$T/dist/$NAME-0.1.1.tar.gz"
+tb3="$T/dist/$NAME-0.1.2.tar.gz"
 
 ROOT="$T/root"
 export ROOT
-D="$ROOT/data/$PKG"
+D="$ROOT/data/$NAME"
+O="$ROOT/data/setupOptions/$NAME"   # the user's settings
 S="$ROOT/service/$PKG"
 RC="$ROOT/data/rc.local"
 
@@ -171,18 +173,20 @@ reboot() {
 step "tarball layout: one top dir, scripts executable, SetupHelper files"
 mkdir -p "$T/list"
 tar -xzf "$tb1" -C "$T/list"
-[ "$(ls "$T/list")" = "$PKG" ] || fail "tarball must hold exactly $PKG/"
-P="$T/list/$PKG"
+[ "$(ls "$T/list")" = "$NAME" ] || fail "tarball must hold exactly $NAME/"
+P="$T/list/$NAME"
 for f in bin/armv7/$PKG bin/aarch64/$PKG install.sh enable.sh disable.sh restart.sh \
     uninstall.sh get-logs.sh rc/boot.sh service/run service/log/run setup \
     services/$PKG/run services/$PKG/log/run; do
     ok_exec "$P/$f"
 done
-for f in config.default.ini lib/common.sh version gitHubInfo README.md LICENSE MANIFEST; do
+for f in config.default.ini lib/common.sh version firstCompatibleVersion README.md LICENSE MANIFEST; do
     ok_file "$P/$f"
 done
 [ "$(cat "$P/version")" = v0.1.0 ] || fail "version file is '$(cat "$P/version")', expected v0.1.0"
-grep -qx '[A-Za-z0-9_.-]*:latest' "$P/gitHubInfo" || fail "gitHubInfo '$(cat "$P/gitHubInfo")'"
+no_path "$P/gitHubInfo"   # no automatic downloads (README-install.md)
+[ "$(cat "$P/firstCompatibleVersion")" = v2.80 ] || fail "firstCompatibleVersion is not v2.80"
+ok_grep "v2.80" "$P/README.md"
 ok_same "$P/service/run" "$P/services/$PKG/run"
 ok_same "$P/service/log/run" "$P/services/$PKG/log/run"
 (cd "$P" && find . -type f | sed 's#^\./##' | LC_ALL=C sort) > "$T/files"
@@ -192,7 +196,7 @@ ok_grep "exec softlimit " "$P/service/run"
 ok_grep "exec multilog t s25000 n4 /var/log/$PKG" "$P/service/log/run"
 
 # ==================================================================================
-step "install (unpacked into /data): files, config.ini, /service copy, boot hook"
+step "install (unpacked into /data): files, config.ini in setupOptions, /service copy, boot hook"
 mkdir -p "$ROOT/data" "$ROOT/service" "$ROOT/var/log"
 tar -xzf "$tb1" -C "$ROOT/data"
 # pretend an older version shipped a file that 0.1.1 no longer has
@@ -200,7 +204,10 @@ echo "old" > "$D/obsolete-helper.sh"
 echo "obsolete-helper.sh" >> "$D/MANIFEST"
 run_ok "$D/install.sh"
 ok_grep "^installed $PKG v0.1.0 (armv7)" "$T/out"
-ok_file "$D/config.ini"
+ok_file "$O/config.ini"
+no_path "$D/config.ini"
+ok_file "$O/DO_NOT_AUTO_INSTALL"
+ok_grep "^pkg=/data/$NAME$" "$D/service/run"
 ok_file "$D/.installed-files"
 ok_realdir "$S"
 ok_same "$D/service/run" "$S/run"
@@ -210,7 +217,7 @@ no_path "$ROOT/service/.$PKG.new"
 ok_exec "$RC"
 [ "$(head -n 1 "$RC")" = "#!/bin/sh" ] || fail "rc.local must start with a shebang"
 ok_count "# $PKG boot hook" "$RC" 1
-ok_grep "/data/$PKG/rc/boot.sh" "$RC"
+ok_grep "/data/$NAME/rc/boot.sh" "$RC"
 no_call "svc -t"
 ok_call "svstat $S"
 
@@ -227,24 +234,25 @@ ok_call "svc -t $S"
 
 # ==================================================================================
 step "config change + restart.sh; a broken config.ini is refused, service untouched"
-echo "# my setting" >> "$D/config.ini"
+echo "# my setting" >> "$O/config.ini"
 reset_calls
 run_ok "$D/restart.sh"
 ok_call "svc -t $S"
-echo "BROKEN = 1" >> "$D/config.ini"
+echo "BROKEN = 1" >> "$O/config.ini"
 reset_calls
 run_fails "$D/restart.sh"
 ok_grep "unknown key BROKEN" "$T/out"
 ok_grep "not restarting" "$T/out"
 no_call "svc "
-grep -v '^BROKEN' "$D/config.ini" > "$T/cfg" && cat "$T/cfg" > "$D/config.ini"
-cp "$D/config.ini" "$T/config.user"
+ok_grep "/data/setupOptions/$NAME/config.ini: unknown key BROKEN" "$T/out"
+grep -v '^BROKEN' "$O/config.ini" > "$T/cfg" && cat "$T/cfg" > "$O/config.ini"
+cp "$O/config.ini" "$T/config.user"
 
 # ==================================================================================
-step "disable: marker in /data, down file, svc -d; idempotent"
+step "disable: marker in setupOptions, down file, svc -d; idempotent"
 reset_calls
 run_ok "$D/disable.sh"
-ok_file "$D/disabled"
+ok_file "$O/disabled"
 ok_file "$S/down"
 ok_file "$D/services/$PKG/down"
 ok_call "svc -d $S"
@@ -262,7 +270,7 @@ ok_grep "disabled" "$D/boot.log"
 step "enable: marker and down files gone, svc -u; reboot keeps it enabled"
 reset_calls
 run_ok "$D/enable.sh"
-no_path "$D/disabled"
+no_path "$O/disabled"
 no_path "$S/down"
 no_path "$D/services/$PKG/down"
 ok_call "svc -u $S"
@@ -275,27 +283,27 @@ no_path "$S/down"
 step "upgrade refused when the new version rejects config.ini: nothing changes"
 mkdir -p "$T/up2"
 tar -xzf "$tb2" -C "$T/up2"
-echo "BROKEN = yes" >> "$D/config.ini"
+echo "BROKEN = yes" >> "$O/config.ini"
 cp "$D/bin/armv7/$PKG" "$T/bin.before"
 reset_calls
-run_fails "$T/up2/$PKG/install.sh"
+run_fails "$T/up2/$NAME/install.sh"
 ok_grep "nothing was changed" "$T/out"
-ok_grep "$ROOT/data/$PKG/config.ini: unknown key BROKEN" "$T/out"
+ok_grep "/data/setupOptions/$NAME/config.ini: unknown key BROKEN" "$T/out"
 [ "$(cat "$D/version")" = v0.1.0 ] || fail "version changed by a refused upgrade"
 ok_same "$D/bin/armv7/$PKG" "$T/bin.before"
 no_call "svc "
-cat "$T/config.user" > "$D/config.ini"
+cat "$T/config.user" > "$O/config.ini"
 
 step "upgrade from a tarball unpacked in /tmp: new files, config kept, restarted"
 reset_calls
-run_ok "$T/up2/$PKG/install.sh"
+run_ok "$T/up2/$NAME/install.sh"
 ok_grep "upgraded $PKG v0.1.0 -> v0.1.1" "$T/out"
 [ "$(cat "$D/version")" = v0.1.1 ] || fail "version not upgraded"
 ok_same "$D/bin/armv7/$PKG" "$T/fake-0.1.1"
-ok_same "$D/config.ini" "$T/config.user"
+ok_same "$O/config.ini" "$T/config.user"
 no_path "$D/obsolete-helper.sh"
 ok_grep "removed obsolete obsolete-helper.sh" "$T/out"
-ok_same "$D/MANIFEST" "$T/up2/$PKG/MANIFEST"
+ok_same "$D/MANIFEST" "$T/up2/$NAME/MANIFEST"
 ok_call "svc -t $S"
 ok_count "# $PKG boot hook" "$RC" 1
 
@@ -307,7 +315,7 @@ run_ok "$D/install.sh"
 ok_grep "upgraded $PKG v0.1.1 -> v0.1.2" "$T/out"
 ok_grep "disabled" "$T/out"
 ok_file "$S/down"
-ok_same "$D/config.ini" "$T/config.user"
+ok_same "$O/config.ini" "$T/config.user"
 no_call "svc -t"
 no_call "svc -u"
 run_ok "$D/enable.sh"
@@ -330,7 +338,7 @@ run_ok "$D/get-logs.sh" --boot
 ok_grep "boot hook of $PKG" "$T/out"
 
 # ==================================================================================
-step "uninstall --keep-config: entry, hook, rc.local (ours), logs, files gone"
+step "uninstall --keep-config: entry, hook, rc.local (ours), logs, package files gone"
 reset_calls
 run_ok "$D/uninstall.sh" --keep-config
 no_path "$S"
@@ -338,18 +346,21 @@ no_path "$RC"
 no_path "$ROOT/var/log/$PKG"
 ok_call "svc -dx $S"
 ok_call "svc -dx $S/log"
-[ "$(cd "$D" && find . -type f)" = "./config.ini" ] || fail "only config.ini may remain, found: $(cd "$D" && find . | tr '\n' ' ')"
-ok_same "$D/config.ini" "$T/config.user"
+no_path "$D"
+[ "$(cd "$O" && find . -type f)" = "./config.ini" ] || fail "only config.ini may remain, found: $(cd "$O" && find . | tr '\n' ' ')"
+ok_same "$O/config.ini" "$T/config.user"
 
 step "uninstall again without --keep-config: nothing of ours left under ROOT"
-run_ok "$P/uninstall.sh"
+tar -xzf "$tb1" -C "$ROOT/data"
+run_ok "$D/uninstall.sh"
 no_path "$D"
+no_path "$O"
 left=$(find "$ROOT" -type f -o -type l)
 [ -z "$left" ] || fail "left behind: $left"
 
 # ==================================================================================
 step "existing rc.local ending in 'exit 0': hook goes before it and runs; uninstall restores it"
-ROOT="$T/root2"; D="$ROOT/data/$PKG"; S="$ROOT/service/$PKG"; RC="$ROOT/data/rc.local"
+ROOT="$T/root2"; D="$ROOT/data/$NAME"; O="$ROOT/data/setupOptions/$NAME"; S="$ROOT/service/$PKG"; RC="$ROOT/data/rc.local"
 mkdir -p "$ROOT/data" "$ROOT/service"
 printf '#!/bin/bash\necho other add-on\nexit 0\n' > "$RC"
 chmod 755 "$RC"
@@ -359,7 +370,7 @@ run_ok "$D/install.sh"
 sed -n 2p "$RC" | grep -qF "# $PKG boot hook" || fail "hook must be line 2 (after the shebang)"
 [ "$(tail -n 1 "$RC")" = "exit 0" ] || fail "rc.local must still end with exit 0"
 ok_grep "echo other add-on" "$RC"
-no_path "$D/.created-rc-local"
+no_path "$O/created-rc-local"
 reboot
 [ -d "$S" ] || fail "hook before 'exit 0' did not run"
 run_ok "$D/uninstall.sh"
@@ -410,34 +421,261 @@ ok_grep "PackageManager" "$T/out"
 rm -rf "$ROOT/opt"
 run_ok "$D/uninstall.sh"
 
-step "SetupHelper setup (with stand-in helpers) takes over from a standalone install"
-mkdir -p "$ROOT/data/SetupHelper/HelperResources"
-cat > "$ROOT/data/SetupHelper/HelperResources/IncludeHelpers" <<'EOF'
-# stand-in for kwindrem's SetupHelper: just the interface setup uses
-scriptAction=INSTALL installFailed=false scriptDir=$(cd "$(dirname "$0")" && pwd)
-EXIT_ERROR=255 EXIT_INCOMPATIBLE_PLATFORM=253 EXIT_FILE_SET_ERROR=252
-setInstallFailed() { echo "setInstallFailed $*"; installFailed=true; }
-logMessage() { echo "log: $*"; }
-standardActionPrompt() { echo "unexpected prompt"; exit 1; }
-endScript() { echo "endScript $* installFailed=$installFailed"; exit 0; }
-EOF
+# ==================================================================================
+# The SetupHelper route, with the stand-ins of SetupHelper's HelperResources and
+# PackageManager in tests/packaging/setuphelper-standin (see their headers).
+SI="$repo/tests/packaging/setuphelper-standin"
+sh_root() {   # a fresh Venus-like root with SetupHelper's helpers in /data/SetupHelper
+    ROOT=$1; D="$ROOT/data/$NAME"; O="$ROOT/data/setupOptions/$NAME"; S="$ROOT/service/$PKG"
+    RC="$ROOT/data/rc.local"; OPT="$ROOT/opt/victronenergy/service/$PKG"
+    mkdir -p "$ROOT/data/SetupHelper" "$ROOT/service" "$ROOT/opt/victronenergy/service" "$ROOT/etc/venus" "$ROOT/var/log"
+    cp -R "$SI/HelperResources" "$ROOT/data/SetupHelper/"
+    echo einstein > "$ROOT/etc/venus/machine"
+    echo v3.14 > "$ROOT/opt/victronenergy/version"
+}
+pm()       { if ! bash "$SI/pm.sh" "$@" > "$T/out" 2>&1; then fail "pm.sh $* failed"; fi; }
+pm_fails() { if bash "$SI/pm.sh" "$@" > "$T/out" 2>&1; then fail "pm.sh $* should have failed"; fi; }
+STANDIN_SVSCAN_UP=1
+export STANDIN_SVSCAN_UP
+
+step "stand-in fidelity: endScript INSTALL_SERVICE installs nothing, INSTALL_SERVICES does"
+sh_root "$T/root3"
+PR="$ROOT/data/Probe"
+mkdir -p "$PR/services/probe/log"
+printf '#!/bin/sh\nexec sleep 1\n' > "$PR/services/probe/run"
+cp "$PR/services/probe/run" "$PR/services/probe/log/run"
+echo v1.0 > "$PR/version"
+# shellcheck disable=SC2016  # expanded when the probe runs
+printf '#!/bin/bash\nstandardPromptAndActions=no\nsource "$(dirname "$0")/../SetupHelper/HelperResources/IncludeHelpers"\nendScript INSTALL_SERVICE\n' > "$PR/setup"
+chmod 755 "$PR/setup"
+pm install Probe
+ok_grep "Probe install exit 0" "$T/out"
+ok_file "$ROOT/etc/venus/installedVersion-Probe"
+no_path "$ROOT/opt/victronenergy/service/probe"
+no_path "$ROOT/service/probe"
+sed -i 's/INSTALL_SERVICE$/INSTALL_SERVICES/' "$PR/setup"
+pm install Probe
+ok_realdir "$ROOT/opt/victronenergy/service/probe"
+ok_realdir "$ROOT/service/probe"
+pm uninstall Probe
+no_path "$ROOT/opt/victronenergy/service/probe"
+no_path "$ROOT/service/probe"
+echo v3.00 > "$ROOT/opt/victronenergy/version"   # no firstCompatibleVersion: v3.10 at least
+pm_fails install Probe
+ok_grep "before first compatible v3.10" "$T/out"
+echo v3.14 > "$ROOT/opt/victronenergy/version"
+rm -rf "$PR" "$ROOT/data/setupOptions/Probe"
+
+step "SetupHelper: PackageManager lists the unpacked package; menu install installs the service"
 tar -xzf "$tb1" -C "$ROOT/data"
-run_ok "$D/install.sh"
-ok_count "# $PKG boot hook" "$RCD" 1
-: > "$D/disabled"
-sed "s#/data/#$ROOT/data/#g" "$D/setup" > "$D/setup.test"
-if ! bash "$D/setup.test" > "$T/out" 2>&1; then fail "setup failed"; fi
-rm -f "$D/setup.test" "$D/disabled"
-ok_grep "endScript INSTALL_SERVICE installFailed=false" "$T/out"
+pm list
+ok_grep "^$NAME$" "$T/out"
+reset_calls
+pm install "$NAME"
+ok_grep "$NAME install exit 0" "$T/out"
+ok_realdir "$OPT"
+ok_realdir "$S"
+ok_grep "^pkg=/data/$NAME$" "$OPT/run"
+ok_same "$OPT/run" "$S/run"
+ok_same "$D/services/$PKG/log/run" "$S/log/run"
+ok_grep "^$PKG$" "$ROOT/etc/venus/installedModifications/installedServices-$NAME"
+[ "$(cat "$ROOT/etc/venus/installedVersion-$NAME")" = v0.1.0 ] || fail "installedVersion"
+ok_file "$O/config.ini"
+no_path "$O/DO_NOT_AUTO_INSTALL"
+no_path "$RC"
+no_path "$D/.installed-files"
+ok_call "svstat $S"   # svscan picks the new entry up; SetupHelper only checks
+
+step "SetupHelper: install.sh and uninstall.sh refuse while SetupHelper owns the service"
+run_fails "$D/install.sh"
+ok_grep "installed through SetupHelper" "$T/out"
+run_fails "$D/uninstall.sh"
+ok_grep "PackageManager" "$T/out"
+ok_realdir "$OPT"
+no_path "$RC"
+
+step "SetupHelper: disabled stays disabled across a firmware update and the boot-time reinstall"
+reset_calls
+run_ok "$D/disable.sh"
+ok_file "$O/disabled"
+ok_file "$OPT/down"
+ok_file "$S/down"
+ok_call "svc -d $S"
+pm firmware-update
+no_path "$OPT"
+pm boot
+ok_grep "$NAME install exit 0" "$T/out"
+ok_realdir "$OPT"
+ok_file "$OPT/down"
+ok_file "$S/down"
+no_path "$RC"
+reset_calls
+run_ok "$D/enable.sh"
+no_path "$O/disabled"
+no_path "$OPT/down"
+no_path "$S/down"
+ok_call "svc -u $S"
+pm boot   # a plain reboot: installed, nothing to reinstall
+no_grep "install exit" "$T/out"
+ok_realdir "$S"
+no_path "$S/down"
+
+step "SetupHelper: a media update replaces the package folder; settings are kept"
+echo "# my setting under SetupHelper" >> "$O/config.ini"
+cp "$O/config.ini" "$T/config.sh"
+echo "mine" > "$D/dropped-in-package-dir"
+mkdir -p "$T/media"
+cp "$tb2" "$T/media/$NAME-0.1.1.tar.gz"
+pm media "$T/media/$NAME-0.1.1.tar.gz"
+ok_grep "^$NAME$" "$T/out"
+[ "$(cat "$D/version")" = v0.1.1 ] || fail "media transfer did not replace the package"
+no_path "$D/dropped-in-package-dir"
+ok_same "$O/config.ini" "$T/config.sh"
+pm install "$NAME"
+[ "$(cat "$ROOT/etc/venus/installedVersion-$NAME")" = v0.1.1 ] || fail "installedVersion after update"
+ok_same "$D/bin/armv7/$PKG" "$T/fake-0.1.1"
+ok_same "$O/config.ini" "$T/config.sh"
+ok_grep "^pkg=/data/$NAME$" "$S/run"
+pm_fails download "$NAME" "$tb3"
+ok_grep "no downloads" "$T/out"
+
+step "SetupHelper: a broken config.ini fails the install with the error (SetupHelper undoes it)"
+echo "BROKEN = 1" >> "$O/config.ini"
+tar -xzf "$tb3" -C "$ROOT/data"
+pm_fails install "$NAME"
+ok_grep "config.ini has errors" "$T/out"
+ok_grep "unknown key BROKEN" "$T/out"
+cp "$T/config.sh" "$O/config.ini"
+pm install "$NAME"
+ok_realdir "$OPT"
+
+step "hand-over SetupHelper -> install.sh (--from-setuphelper); PackageManager then keeps off"
+reset_calls
+run_ok "$D/install.sh" --from-setuphelper
+ok_grep "installed $PKG v0.1.2" "$T/out"
+no_path "$OPT"
+no_path "$ROOT/etc/venus/installedVersion-$NAME"
+ok_realdir "$S"
+ok_count "# $PKG boot hook" "$RC" 1
+ok_file "$O/DO_NOT_AUTO_INSTALL"
+ok_same "$O/config.ini" "$T/config.sh"
+pm firmware-update
+pm boot
+no_grep "install exit" "$T/out"
+no_path "$OPT"
+ok_realdir "$S"
+ok_grep "created $S" "$D/boot.log"
+
+step "a failed SetupHelper install leaves the standalone install running"
+echo "BROKEN = 1" >> "$O/config.ini"
+pm_fails install "$NAME"
+ok_count "# $PKG boot hook" "$RC" 1
+ok_realdir "$S"
+no_path "$OPT"
+cp "$T/config.sh" "$O/config.ini"
+
+step "hand-over install.sh -> SetupHelper (menu install): hook gone, entry updated in place"
+reset_calls
+pm install "$NAME"
+ok_realdir "$OPT"
+ok_realdir "$S"
+no_path "$RC"
+no_path "$O/created-rc-local"
+no_path "$O/DO_NOT_AUTO_INSTALL"
+no_path "$D/.installed-files"
+ok_call "svc -t $S"
+ok_same "$O/config.ini" "$T/config.sh"
+
+step "SetupHelper: menu uninstall removes the service, keeps files and settings; then uninstall.sh"
+reset_calls
+pm uninstall "$NAME"
+no_path "$OPT"
 no_path "$S"
-ok_same "$RCD" "$T/rc.orig"
-ok_file "$D/services/$PKG/down"
-ok_call "svc -dx $S"
-AGG_MACHINE=x86_64 bash -c "sed 's#/data/#$ROOT/data/#g' '$D/setup' > '$D/setup.test'; bash '$D/setup.test'" > "$T/out" 2>&1 || true
-rm -f "$D/setup.test"
-ok_grep "setInstallFailed 253" "$T/out"
-rm -rf "$ROOT/data/SetupHelper"
+no_path "$ROOT/etc/venus/installedVersion-$NAME"
+ok_file "$O/DO_NOT_AUTO_INSTALL"
+ok_same "$O/config.ini" "$T/config.sh"
+ok_file "$D/setup"
+pm firmware-update
+pm boot
+no_grep "install exit" "$T/out"
+no_path "$S"
 run_ok "$D/uninstall.sh"
+no_path "$D"
+no_path "$O/config.ini"
+no_path "$RC"
+
+step "USB/SD media: the package is named after the archive up to the first '-'"
+sh_root "$T/root4"
+mkdir -p "$T/media4"
+cp "$tb1" "$T/media4/$PKG-0.1.0.tar.gz"      # the old tarball name
+pm media "$T/media4/$PKG-0.1.0.tar.gz"
+ok_grep "^dbus$" "$T/out"
+ok_file "$ROOT/data/dbus/setup"
+pm install dbus                             # works, derived from where it is
+ok_grep "^pkg=/data/dbus$" "$OPT/run"
+ok_file "$ROOT/data/setupOptions/dbus/config.ini"
+pm uninstall dbus
+rm -rf "$ROOT/data/dbus" "$ROOT/data/setupOptions/dbus"
+cp "$tb1" "$T/media4/$NAME-0.1.0.tar.gz"
+pm media "$T/media4/$NAME-0.1.0.tar.gz"
+ok_grep "^$NAME$" "$T/out"
+pm install "$NAME"
+ok_grep "^pkg=/data/$NAME$" "$OPT/run"
+pm uninstall "$NAME"
+
+step "firstCompatibleVersion v2.80 for both routes"
+echo v2.70 > "$ROOT/opt/victronenergy/version"
+pm_fails install "$NAME"
+ok_grep "before first compatible v2.80" "$T/out"
+run_fails "$D/install.sh"
+ok_grep "older than v2.80" "$T/out"
+echo v2.80 > "$ROOT/opt/victronenergy/version"
+pm install "$NAME"
+pm uninstall "$NAME"
+run_ok "$D/install.sh"
+run_ok "$D/uninstall.sh"
+
+step "upgrade from a pre-0.2 install in /data/$PKG: settings moved, old dir and hook replaced"
+sh_root "$T/root5"
+L="$ROOT/data/$PKG"
+mkdir -p "$L/bin/armv7" "$L/rc" "$L/service/log"
+printf '%s\n' install.sh bin/armv7/$PKG rc/boot.sh service/run service/log/run MANIFEST > "$L/MANIFEST"
+for f in install.sh bin/armv7/$PKG rc/boot.sh service/run service/log/run; do echo old > "$L/$f"; done
+cp "$L/MANIFEST" "$L/.installed-files"
+echo v0.1.0 > "$L/.installed-version"
+echo "# my old setting" > "$L/config.ini"
+cp "$L/config.ini" "$T/config.old"
+: > "$L/disabled"
+: > "$L/.created-rc-local"
+printf '#!/bin/sh\nif [ -x /data/%s/rc/boot.sh ]; then /data/%s/rc/boot.sh; fi # %s boot hook (see /data/%s/README.md)\n' \
+    "$PKG" "$PKG" "$PKG" "$PKG" > "$RC"
+chmod 755 "$RC"
+mkdir -p "$S/log"
+echo old > "$S/run"; echo old > "$S/log/run"; : > "$S/down"
+tar -xzf "$tb2" -C "$ROOT/data"
+run_ok "$D/install.sh"
+ok_grep "upgraded $PKG v0.1.0 -> v0.1.1" "$T/out"
+ok_same "$O/config.ini" "$T/config.old"
+ok_file "$O/disabled"
+ok_file "$S/down"
+no_path "$L"
+ok_count "# $PKG boot hook" "$RC" 1
+ok_grep "/data/$NAME/rc/boot.sh" "$RC"
+no_grep "/data/$PKG/" "$RC"
+ok_same "$D/service/run" "$S/run"
+run_ok "$D/uninstall.sh"
+no_path "$RC"
+
+step "upgrade of a SetupHelper install whose config.ini was in the package dir: moved on install"
+tar -xzf "$tb1" -C "$ROOT/data"
+echo "# kept in the package dir by 0.1.0" > "$D/config.ini"
+cp "$D/config.ini" "$T/config.old"
+pm install "$NAME"
+ok_same "$O/config.ini" "$T/config.old"
+no_path "$D/config.ini"
+pm uninstall "$NAME"
+unset STANDIN_SVSCAN_UP
+ROOT="$T/root2"; D="$ROOT/data/$NAME"; O="$ROOT/data/setupOptions/$NAME"; S="$ROOT/service/$PKG"; RC="$ROOT/data/rc.local"
 
 # ==================================================================================
 step "service/run picks the binary for uname -m, wraps it in softlimit"
@@ -447,15 +685,18 @@ printf '#!/bin/sh\necho "exec: $*"\n' > "$T/runstub/softlimit"
 printf '#!/bin/sh\necho "$FAKE_UNAME"\n' > "$T/runstub/uname"
 chmod +x "$T/runstub/"*
 tar -xzf "$tb1" -C "$ROOT/data"
-sed "s#/data/#$ROOT/data/#g" "$D/service/run" > "$T/run"
+sed -e "s#/data/#$ROOT/data/#g" -e "s#/var/run/#$T/varrun/#" "$D/service/run" > "$T/run"
 check_run() {   # check_run MACHINE EXPECTED-SUBSTRING [fails]
     if FAKE_UNAME=$1 PATH="$T/runstub:$PATH" $SH "$T/run" > "$T/out" 2>&1; then rc=0; else rc=1; fi
     [ "${3:-}" = fails ] && [ "$rc" -eq 0 ] && fail "run should fail on $1"
     [ "${3:-}" != fails ] && [ "$rc" -ne 0 ] && fail "run failed on $1"
     ok_grep "$2" "$T/out"
 }
-check_run armv7l "exec: -d 100000000 -s 1000000 -a 100000000 $D/bin/armv7/$PKG --config-dir $D"
-check_run aarch64 "exec: -d 100000000 -s 1000000 -a 400000000 $D/bin/aarch64/$PKG --config-dir $D"
+check_run armv7l "exec: -d 100000000 -s 1000000 -a 100000000 $D/bin/armv7/$PKG --config-dir $T/varrun/$PKG"
+check_run aarch64 "exec: -d 100000000 -s 1000000 -a 400000000 $D/bin/aarch64/$PKG --config-dir $T/varrun/$PKG"
+[ "$(readlink "$T/varrun/$PKG/config.default.ini")" = "$D/config.default.ini" ] || fail "run: defaults link"
+[ "$(readlink "$T/varrun/$PKG/config.ini")" = "$O/config.ini" ] || fail "run: config.ini link"
+ok_grep "^config: $D/config.default.ini, then $O/config.ini" "$T/out"
 check_run x86_64 "ERROR: no binary for machine 'x86_64'" fails
 check_run armv6l "ERROR: no binary for machine 'armv6l'" fails
 ok_grep '^\*\*\* starting' "$T/out"
