@@ -1,5 +1,11 @@
-use super::*;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use log::LevelFilter;
 use proptest::prelude::*;
+
+use super::keys::{KEYS, LIMITS};
+use super::*;
 
 const FILE: &str = "t.ini";
 
@@ -545,9 +551,7 @@ fn bad_values() {
         ),
         (
             "EXCLUDE_SHUNTS = a,\n",
-            &[
-                "t.ini:1: EXCLUDE_SHUNTS: item 2 of \"a,\" is empty (a doubled or trailing comma?)",
-            ],
+            &["t.ini:1: EXCLUDE_SHUNTS: item 2 of \"a,\" is empty (a doubled or trailing comma?)"],
         ),
         (
             "EXCLUDE_SHUNTS = \"abc, d\n",
@@ -565,9 +569,7 @@ fn bad_values() {
         ),
         (
             "LOGGING: debug\n",
-            &[
-                "t.ini:1: expected KEY = value, but this line has no '=' (use '=' rather than ':')",
-            ],
+            &["t.ini:1: expected KEY = value, but this line has no '=' (use '=' rather than ':')"],
         ),
         ("[DEFAULT\n", &["t.ini:1: section header lacks its ']'"]),
         (
@@ -656,7 +658,7 @@ fn bad_values() {
 fn virtual_bms_missing_all_limits() {
     let got = errors("DEVICE_MODE = virtual-bms\n");
     assert_eq!(got.len(), 3, "{got:?}");
-    for (g, (key, _)) in got.iter().zip(LIMITS) {
+    for (g, key) in got.iter().zip(LIMITS.map(|l| l.key)) {
         assert!(
             g.starts_with(&format!("t.ini:1: {key}: is required")),
             "{g}"
@@ -666,21 +668,24 @@ fn virtual_bms_missing_all_limits() {
 
 #[test]
 fn error_display_omits_missing_parts() {
-    let e = ConfigError {
+    let e = Diagnostic {
+        severity: Severity::Error,
         file: "f".into(),
         line: None,
         key: None,
         message: "m".into(),
     };
     assert_eq!(e.to_string(), "f: m");
-    let e = ConfigError {
+    let e = Diagnostic {
+        severity: Severity::Error,
         file: "f".into(),
         line: Some(3),
         key: None,
         message: "m".into(),
     };
     assert_eq!(e.to_string(), "f:3: m");
-    let w = ConfigWarning {
+    let w = Diagnostic {
+        severity: Severity::Warning,
         file: "f".into(),
         line: None,
         key: Some("K".into()),
@@ -756,12 +761,12 @@ fn missing_files() {
 
 #[test]
 fn shipped_defaults_file() {
-    let loaded = load(include_str!("../../config.default.ini"));
+    let loaded = load(include_str!("../../../config.default.ini"));
     assert_eq!(loaded.config, Config::default());
     assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
     // Every key is documented and present in the shipped file.
-    let text = include_str!("../../config.default.ini");
-    for key in KEYS {
+    let text = include_str!("../../../config.default.ini");
+    for key in KEYS.map(|k| k.name) {
         let present = text
             .lines()
             .any(|l| l.trim_start().starts_with(&format!("{key} =")));
@@ -891,7 +896,7 @@ fn valid_config() -> impl Strategy<Value = Config> {
 /// Lines built from the pieces that matter to the parser, so the fuzzing reaches deep.
 fn ini_like() -> impl Strategy<Value = String> {
     let key = prop_oneof![
-        proptest::sample::select(KEYS.to_vec()).prop_map(str::to_string),
+        proptest::sample::select(KEYS.map(|k| k.name).to_vec()).prop_map(str::to_string),
         "[A-Za-z_]{0,8}",
     ];
     let value = "[-+0-9a-zA-Z .,=#;\"\\[\\]\t°]{0,16}";
