@@ -16,13 +16,18 @@ pub(super) fn unquote(raw: &str) -> Result<&str, String> {
         .strip_prefix('"')
         .and_then(|r| r.strip_suffix('"'))
         .unwrap_or(raw);
-    if inner.contains('"') {
+    if !inner.contains('"') {
+        Ok(inner)
+    } else if raw.starts_with('"') && raw.matches('"').count() == 1 {
+        Err(format!(
+            "{} starts with a double quote, but the closing quote is missing",
+            shown(raw)
+        ))
+    } else {
         Err(format!(
             "{} has a stray double quote; quotes may only enclose the whole value",
             shown(raw)
         ))
-    } else {
-        Ok(inner)
     }
 }
 
@@ -45,6 +50,38 @@ pub(super) fn shown(v: &str) -> String {
 
 fn invalid(v: &str, expected: impl fmt::Display) -> String {
     format!("{} is not valid, expected {expected}", shown(v))
+}
+
+/// What to write instead, for the usual ways of writing a number that the file refuses:
+/// a unit after it ("14.2 V") and, if `decimal`, a decimal comma ("14,2"). "" if neither.
+fn number_hint(v: &str, decimal: bool) -> &'static str {
+    let unsigned = v.strip_prefix(['+', '-']).unwrap_or(v);
+    let end = unsigned
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(unsigned.len());
+    let (number, rest) = unsigned.split_at(end);
+    if !number.bytes().any(|b| b.is_ascii_digit()) {
+        return "";
+    }
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    match rest.strip_prefix(',') {
+        Some(frac) if decimal && !number.contains('.') && digits(frac) => {
+            if frac.len() == 3 {
+                "; use a decimal point, not a comma (and no thousands separator)"
+            } else {
+                "; use a decimal point, not a comma"
+            }
+        }
+        _ => {
+            let unit = rest.trim_start();
+            let unit_like = |c: char| c.is_alphabetic() || matches!(c, '°' | '%' | '/');
+            if !unit.is_empty() && unit.chars().all(unit_like) {
+                "; write the number without its unit"
+            } else {
+                ""
+            }
+        }
+    }
 }
 
 /// Blank means "not set"; anything else is parsed.
@@ -128,7 +165,7 @@ pub(super) fn real(
     let (int, frac) = unsigned.split_once('.').unwrap_or((unsigned, ""));
     let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
     if (int.is_empty() && frac.is_empty()) || !digits(int) || !digits(frac) {
-        return Err(invalid(v, expected()));
+        return Err(invalid(v, expected()) + number_hint(v, true));
     }
     match v.parse::<f64>() {
         Ok(x) if x.is_finite() && x <= max && (x > min || (min_inclusive && x == min)) => Ok(x),
@@ -153,9 +190,9 @@ pub(super) fn whole(v: &str, min: u64, max: u64, what: &str) -> Result<u64, Stri
     } else {
         None
     };
-    parsed
-        .filter(|n| (min..=max).contains(n))
-        .ok_or_else(|| invalid(v, format!("{what} between {min} and {max}")))
+    parsed.filter(|n| (min..=max).contains(n)).ok_or_else(|| {
+        invalid(v, format!("{what} between {min} and {max}")) + number_hint(v, false)
+    })
 }
 
 pub(super) fn secs(v: &str, min: u64, max: u64) -> Result<Duration, String> {
@@ -184,7 +221,10 @@ pub(super) fn exclude(raw: &str) -> Result<Vec<Exclude>, String> {
         }
     }
     if quoted {
-        return Err(format!("{} has an unbalanced double quote", shown(raw)));
+        return Err(format!(
+            "{} has an unbalanced double quote: the closing quote is missing",
+            shown(raw)
+        ));
     }
     let mut out = Vec::new();
     for (n, item) in items.iter().enumerate() {

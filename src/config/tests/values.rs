@@ -127,13 +127,13 @@ fn bad_values() {
         (
             "TOTAL_CAPACITY = 200Ah\n",
             &[
-                "t.ini:1: TOTAL_CAPACITY: \"200Ah\" is not valid, expected a capacity in Ah, more than 0 and at most 100000",
+                "t.ini:1: TOTAL_CAPACITY: \"200Ah\" is not valid, expected a capacity in Ah, more than 0 and at most 100000; write the number without its unit",
             ],
         ),
         (
             "TOTAL_CAPACITY = 200 Ah\n",
             &[
-                "t.ini:1: TOTAL_CAPACITY: \"200 Ah\" is not valid, expected a capacity in Ah, more than 0 and at most 100000",
+                "t.ini:1: TOTAL_CAPACITY: \"200 Ah\" is not valid, expected a capacity in Ah, more than 0 and at most 100000; write the number without its unit",
             ],
         ),
         (
@@ -247,7 +247,7 @@ fn bad_values() {
         (
             "DEVICE_NAME = \"open # not a comment\n",
             &[
-                "t.ini:1: DEVICE_NAME: '\"open # not a comment' has a stray double quote; quotes may only enclose the whole value",
+                "t.ini:1: DEVICE_NAME: '\"open # not a comment' starts with a double quote, but the closing quote is missing",
             ],
         ),
         (
@@ -274,12 +274,99 @@ fn bad_values() {
         ),
         (
             "EXCLUDE_SHUNTS = \"abc, d\n",
-            &["t.ini:1: EXCLUDE_SHUNTS: '\"abc, d' has an unbalanced double quote"],
+            &[
+                "t.ini:1: EXCLUDE_SHUNTS: '\"abc, d' has an unbalanced double quote: the closing quote is missing",
+            ],
         ),
         (
             "EXCLUDE_SHUNTS = a\"b\"c\n",
             &[
                 "t.ini:1: EXCLUDE_SHUNTS: item 'a\"b\"c': double quotes may only enclose a whole item",
+            ],
+        ),
+    ];
+    check_errors(cases);
+}
+
+#[test]
+fn hints_for_common_mistakes() {
+    let cases: &[(&str, &[&str])] = &[
+        // A unit after the number, with or without a space.
+        (
+            "MAX_CHARGE_VOLTAGE = 14.2 V\n",
+            &[
+                "t.ini:1: MAX_CHARGE_VOLTAGE: \"14.2 V\" is not valid, expected a voltage in V between 1 and 100; write the number without its unit",
+            ],
+        ),
+        (
+            "TEMP_HOT_DANGER = 45°C\n",
+            &[
+                "t.ini:1: TEMP_HOT_DANGER: \"45°C\" is not valid, expected a temperature in °C between -40 and 100; write the number without its unit",
+            ],
+        ),
+        (
+            "STALE_TIMEOUT = 30s\n",
+            &[
+                "t.ini:1: STALE_TIMEOUT: \"30s\" is not valid, expected a whole number of seconds between 2 and 3600; write the number without its unit",
+            ],
+        ),
+        (
+            "MAX_CHARGE_CURRENT = \"-5 A\"\n",
+            &[
+                "t.ini:1: MAX_CHARGE_CURRENT: \"-5 A\" is not valid, expected a current in A (whole bank), more than 0 and at most 10000; write the number without its unit",
+            ],
+        ),
+        // A decimal comma; three digits after it may be a thousands separator.
+        (
+            "MAX_CHARGE_VOLTAGE = 14,2\n",
+            &[
+                "t.ini:1: MAX_CHARGE_VOLTAGE: \"14,2\" is not valid, expected a voltage in V between 1 and 100; use a decimal point, not a comma",
+            ],
+        ),
+        (
+            "TEMP_COLD_DANGER = -2,5\n",
+            &[
+                "t.ini:1: TEMP_COLD_DANGER: \"-2,5\" is not valid, expected a temperature in °C between -40 and 80; use a decimal point, not a comma",
+            ],
+        ),
+        (
+            "TOTAL_CAPACITY = 1,200\n",
+            &[
+                "t.ini:1: TOTAL_CAPACITY: \"1,200\" is not valid, expected a capacity in Ah, more than 0 and at most 100000; use a decimal point, not a comma (and no thousands separator)",
+            ],
+        ),
+        // Whole numbers get no decimal-comma advice: a decimal point is wrong there too.
+        (
+            "BMS_HOLD_TIME = 1,5\n",
+            &[
+                "t.ini:1: BMS_HOLD_TIME: \"1,5\" is not valid, expected a whole number of seconds between 0 and 3600",
+            ],
+        ),
+        // No hint where neither fits.
+        (
+            "TOTAL_CAPACITY = 1e3\nMAX_CHARGE_VOLTAGE = 14,2 V\n",
+            &[
+                "t.ini:1: TOTAL_CAPACITY: \"1e3\" is not valid, expected a capacity in Ah, more than 0 and at most 100000",
+                "t.ini:2: MAX_CHARGE_VOLTAGE: \"14,2 V\" is not valid, expected a voltage in V between 1 and 100",
+            ],
+        ),
+        // An opening quote with no closing one.
+        (
+            "DEVICE_NAME = \"House Bank\n",
+            &[
+                "t.ini:1: DEVICE_NAME: '\"House Bank' starts with a double quote, but the closing quote is missing",
+            ],
+        ),
+        (
+            "LOGGING = \"\n",
+            &[
+                "t.ini:1: LOGGING: '\"' starts with a double quote, but the closing quote is missing",
+            ],
+        ),
+        (
+            "EXCLUDE_SHUNTS = 288, \"Starter\n",
+            &[
+                "t.ini:1: EXCLUDE_SHUNTS: '288, \"Starter' has an unbalanced double quote: the closing quote is missing",
             ],
         ),
     ];
