@@ -31,7 +31,7 @@ impl Config {
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => continue,
                 Err(e) => format!("cannot be read: {e}"),
             };
-            loader.report(Severity::Error, &file, None, None, problem);
+            loader.unreadable(&file, problem);
         }
         loader.finish()
     }
@@ -67,31 +67,42 @@ struct Loader {
     failed: BTreeSet<&'static str>,
     /// Unknown keys seen, to hint at typos when a required key is missing.
     unknown: Vec<(String, Origin)>,
+    /// Files seen so far, readable or not.
     files: usize,
     last_file: String,
-    diagnostics: Vec<Diagnostic>,
+    /// Each with the index of its file, to list them in file and line order.
+    diagnostics: Vec<(usize, Diagnostic)>,
 }
 
 impl Loader {
-    fn report(
-        &mut self,
-        severity: Severity,
-        file: &str,
-        line: Option<usize>,
-        key: Option<&str>,
-        message: String,
-    ) {
-        let d = Diagnostic::new(severity, file, line, key, message);
-        self.diagnostics.push(d);
+    fn report(&mut self, severity: Severity, at: &Origin, key: Option<&str>, message: String) {
+        let d = Diagnostic::new(severity, &at.file, at.line, key, message);
+        self.diagnostics.push((at.file_index, d));
+    }
+
+    /// Counts a file in; returns its index.
+    fn next_file(&mut self, file: &str) -> usize {
+        self.files += 1;
+        self.last_file = file.to_string();
+        self.files - 1
+    }
+
+    /// A file that could not be read at all.
+    fn unreadable(&mut self, file: &str, message: String) {
+        let at = Origin {
+            file_index: self.next_file(file),
+            file: file.to_string(),
+            line: None,
+        };
+        self.report(Severity::Error, &at, None, message);
     }
 
     /// Reads one file's text on top of what earlier files set.
     fn add(&mut self, text: &str, file: &str) {
-        let file_index = self.files;
-        self.files += 1;
-        self.last_file = file.to_string();
+        let file_index = self.next_file(file);
         let parsed = parse(text, file);
-        self.diagnostics.extend(parsed.diagnostics);
+        let found = parsed.diagnostics.into_iter().map(|d| (file_index, d));
+        self.diagnostics.extend(found);
         for entry in parsed.entries {
             let origin = Origin {
                 file_index,
@@ -112,7 +123,7 @@ impl Loader {
                     None => "unknown setting, ignored".to_string(),
                 }
             };
-            self.report(Severity::Warning, &origin.file, origin.line, Some(key), msg);
+            self.report(Severity::Warning, &origin, Some(key), msg);
             self.unknown.push((key.to_string(), origin));
             return;
         };
@@ -121,8 +132,7 @@ impl Loader {
                 self.failed.remove(row.name);
             }
             Err(msg) => {
-                let (file, line) = (&origin.file, origin.line);
-                self.report(Severity::Error, file, line, Some(row.name), msg);
+                self.report(Severity::Error, &origin, Some(row.name), msg);
                 self.failed.insert(row.name);
             }
         }
@@ -139,11 +149,12 @@ impl Loader {
 
     /// An error located where the later of `keys` was set (the last file if none was).
     fn error_at(&mut self, keys: &[&'static str], key: &str, message: String) {
-        let (file, line) = match self.latest(keys) {
-            Some((_, o)) => (o.file, o.line),
-            None => (self.last_file.clone(), None),
-        };
-        self.report(Severity::Error, &file, line, Some(key), message);
+        let at = self.latest(keys).map(|(_, o)| o).unwrap_or_else(|| Origin {
+            file_index: self.files.saturating_sub(1),
+            file: self.last_file.clone(),
+            line: None,
+        });
+        self.report(Severity::Error, &at, Some(key), message);
     }
 
     /// Cross-checks on the merged result.
@@ -155,9 +166,13 @@ impl Loader {
             ("TEMP_DISCHARGE_COLD", self.config.temp_discharge_cold),
             hot,
         );
+        // Stable: what shares a line keeps the order it was found in.
+        self.diagnostics
+            .sort_by_key(|(file, d)| (*file, d.line.unwrap_or(0)));
         let (errors, warnings): (Vec<_>, Vec<_>) = self
             .diagnostics
             .into_iter()
+            .map(|(_, d)| d)
             .partition(|d| d.severity == Severity::Error);
         if errors.is_empty() {
             Ok(Loaded {
@@ -183,7 +198,7 @@ impl Loader {
                 if let Some(o) = self.origins.get(key).cloned() {
                     let msg =
                         "is ignored in monitor mode (it only applies to DEVICE_MODE = virtual-bms)";
-                    self.report(Severity::Warning, &o.file, o.line, Some(key), msg.into());
+                    self.report(Severity::Warning, &o, Some(key), msg.into());
                 }
             } else if virtual_bms && value.is_none() && !self.failed.contains(key) {
                 let mut msg = format!(

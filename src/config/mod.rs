@@ -11,7 +11,7 @@
 //!   whitespace and is outside double quotes. A value may be wrapped in one pair of double
 //!   quotes; quotes anywhere else are an error (except in the list of `EXCLUDE_SHUNTS`).
 //! * Every problem names its file, line and key. All errors are collected and returned
-//!   together; any error means the daemon must not start. Warnings (unknown or retired
+//!   together, in file and line order; any error means the daemon must not start. Warnings (unknown or retired
 //!   keys, other sections, duplicate keys, limits that monitor mode ignores) never stop it.
 //! * A returned [`Config`] is fully valid: every value is in range, the cold limits lie
 //!   below the hot limit, virtual-bms mode has all three limits and monitor mode has none
@@ -149,6 +149,14 @@ impl fmt::Display for Diagnostic {
 }
 
 impl std::error::Error for Diagnostic {}
+
+/// "1 error", "2 errors": the count as a summary line says it.
+pub fn error_count(n: usize) -> String {
+    match n {
+        1 => "1 error".to_string(),
+        n => format!("{n} errors"),
+    }
+}
 
 impl Diagnostic {
     fn new(

@@ -38,9 +38,9 @@ fn cross_checks() {
         (
             "LOGGING = loud\nSTALE_TIMEOUT = 0\nFOO\nTEMP_HOT_DANGER = hot\n",
             &[
-                "t.ini:3: expected KEY = value, but this line has no '='",
                 "t.ini:1: LOGGING: \"loud\" is not valid, expected one of ERROR, WARNING, INFO, DEBUG, TRACE",
                 "t.ini:2: STALE_TIMEOUT: \"0\" is not valid, expected a whole number of seconds between 2 and 3600",
+                "t.ini:3: expected KEY = value, but this line has no '='",
                 "t.ini:4: TEMP_HOT_DANGER: \"hot\" is not valid, expected a temperature in °C between -40 and 100",
             ],
         ),
@@ -112,12 +112,6 @@ fn virtual_bms_missing_all_limits() {
     }
 }
 
-fn write(dir: &tempfile::TempDir, name: &str, text: &str) -> PathBuf {
-    let path = dir.path().join(name);
-    std::fs::write(&path, text).unwrap();
-    path
-}
-
 #[test]
 fn later_file_overrides_earlier() {
     let dir = tempfile::tempdir().unwrap();
@@ -175,4 +169,34 @@ fn missing_files() {
     assert!(errs[0].message.contains("not UTF-8"), "{}", errs[0]);
 
     assert_eq!(Config::load(&[]).unwrap().config, Config::default());
+}
+
+#[test]
+fn errors_in_file_then_line_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = write(
+        &dir,
+        "base.ini",
+        "\n\n\nLOGGING = loud\nSTALE_TIMEOUT = 0\n",
+    );
+    let user = write(&dir, "user.ini", "TEMP_HOT_DANGER = hot\nno equals\n");
+    let got: Vec<String> = Config::load(&[(base.clone(), true), (user.clone(), true)])
+        .unwrap_err()
+        .iter()
+        .map(|e| {
+            e.to_string()
+                .split(": ")
+                .take(2)
+                .collect::<Vec<_>>()
+                .join(": ")
+        })
+        .collect();
+    let (b, u) = (base.display(), user.display());
+    let want = [
+        format!("{b}:4: LOGGING"),
+        format!("{b}:5: STALE_TIMEOUT"),
+        format!("{u}:1: TEMP_HOT_DANGER"),
+        format!("{u}:2: expected KEY = value, but this line has no '='"),
+    ];
+    assert_eq!(got, want);
 }

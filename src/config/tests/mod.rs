@@ -68,6 +68,12 @@ fn check_errors(cases: &[(&str, &[&str])]) {
     }
 }
 
+fn write(dir: &tempfile::TempDir, name: &str, text: &str) -> PathBuf {
+    let path = dir.path().join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
 #[test]
 fn error_display_omits_missing_parts() {
     let d = |severity, line, key: Option<&str>| Diagnostic {
@@ -80,6 +86,13 @@ fn error_display_omits_missing_parts() {
     assert_eq!(d(Severity::Error, None, None).to_string(), "f: m");
     assert_eq!(d(Severity::Error, Some(3), None).to_string(), "f:3: m");
     assert_eq!(d(Severity::Warning, None, Some("K")).to_string(), "f: K: m");
+}
+
+#[test]
+fn error_count_says_error_or_errors() {
+    assert_eq!(error_count(1), "1 error");
+    assert_eq!(error_count(2), "2 errors");
+    assert_eq!(error_count(0), "0 errors");
 }
 
 mod keys;
