@@ -71,9 +71,9 @@ fn check_config_ends_with_the_error_count() {
         assert_eq!(out.status.code(), Some(1));
         String::from_utf8_lossy(&out.stderr).lines().map(str::to_string).collect::<Vec<_>>()
     };
-    let lines = check("LOGGING = loud\nno equals\nMAX_CHARGE_VOLTAGE = 14.2 V\n");
+    let lines = check("DEVICE_MOD = virtual-bms\nno equals\nMAX_CHARGE_VOLTAGE = 14.2 V\n");
     assert_eq!(lines.len(), 4, "{lines:?}");
-    assert!(lines[0].contains(":1: LOGGING: \"loud\" is not valid"), "{lines:?}");
+    assert!(lines[0].contains(":1: DEVICE_MOD: unknown setting (did you mean DEVICE_MODE?)"), "{lines:?}");
     assert!(lines[1].contains(":2: expected KEY = value"), "{lines:?}");
     assert!(lines[2].contains(":3: MAX_CHARGE_VOLTAGE:") && lines[2].ends_with("without its unit"), "{lines:?}");
     assert_eq!(lines[3], "3 errors");

@@ -7,8 +7,8 @@ use std::time::Duration;
 use log::LevelFilter;
 
 use super::values::{
-    current, exclude, exclude_text, level, level_text, mode, mode_text, name, opt, real, secs,
-    temp, unquote, whole,
+    current, exclude, exclude_text, flag, level, level_text, mode, mode_text, name, opt, real,
+    secs, temp, unquote, whole,
 };
 use super::{Config, DeviceMode};
 
@@ -57,7 +57,7 @@ fn secs_text(d: Duration) -> String {
 
 /// Every key, in the order `describe()` prints them.
 #[rustfmt::skip]
-pub(super) const KEYS: [Key; 20] = [
+pub(super) const KEYS: [Key; 21] = [
     key("DEVICE_MODE", "monitor",
         |v, c| set(&mut c.mode, mode(v)),
         |c| mode_text(c.mode).into()),
@@ -126,6 +126,10 @@ pub(super) const KEYS: [Key; 20] = [
     key("RESCAN_INTERVAL", "60",
         |v, c| set(&mut c.rescan_interval, secs(v, 5, 3600)),
         |c| secs_text(c.rescan_interval)),
+    // Read when loading ends, so it counts wherever it stands in any file.
+    key("ALLOW_UNKNOWN_KEYS", "false",
+        |v, c| set(&mut c.allow_unknown_keys, flag(v)),
+        |c| c.allow_unknown_keys.to_string()),
 ];
 
 /// Keys of the original program that this daemon no longer has; an upgraded `config.ini`
@@ -194,6 +198,7 @@ impl Default for Config {
             offline_grace: Duration::ZERO,
             start_timeout: Duration::ZERO,
             rescan_interval: Duration::ZERO,
+            allow_unknown_keys: false,
         };
         for key in &KEYS {
             if let Err(e) = (key.parse)(key.default, &mut c) {

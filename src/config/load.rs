@@ -115,15 +115,11 @@ impl Loader {
 
     fn set(&mut self, key: &str, value: &str, origin: Origin) {
         let Some(row) = keys::find(key) else {
-            let msg = if RETIRED.contains(&key) {
-                "is a setting of an older version and is no longer used; ignored".to_string()
-            } else {
-                match suggest(key) {
-                    Some(s) => format!("unknown setting, ignored (did you mean {s}?)"),
-                    None => "unknown setting, ignored".to_string(),
-                }
-            };
-            self.report(Severity::Warning, &origin, Some(key), msg);
+            if RETIRED.contains(&key) {
+                let msg = "is a setting of an older version and is no longer used; ignored";
+                self.report(Severity::Warning, &origin, Some(key), msg.into());
+            }
+            // Others are reported once ALLOW_UNKNOWN_KEYS is known (see `check_unknown`).
             self.unknown.push((key.to_string(), origin));
             return;
         };
@@ -157,8 +153,36 @@ impl Loader {
         self.report(Severity::Error, &at, Some(key), message);
     }
 
+    /// An unknown key is an error unless ALLOW_UNKNOWN_KEYS is true: a misspelt key would
+    /// leave its setting at the default without anyone noticing (`DEVICE_MOD =
+    /// virtual-bms` would run a plain monitor).
+    fn check_unknown(&mut self) {
+        let allow = self.config.allow_unknown_keys && !self.failed.contains("ALLOW_UNKNOWN_KEYS");
+        let unknown = std::mem::take(&mut self.unknown);
+        for (key, at) in &unknown {
+            if RETIRED.contains(&key.as_str()) {
+                continue;
+            }
+            let hint = suggest(key)
+                .map(|s| format!(" (did you mean {s}?)"))
+                .unwrap_or_default();
+            let (severity, msg) = if allow {
+                (Severity::Warning, format!("unknown setting, ignored{hint}"))
+            } else {
+                let msg = format!(
+                    "unknown setting{hint}; correct or remove it, or set \
+                     ALLOW_UNKNOWN_KEYS = true to only be warned"
+                );
+                (Severity::Error, msg)
+            };
+            self.report(severity, at, Some(key), msg);
+        }
+        self.unknown = unknown;
+    }
+
     /// Cross-checks on the merged result.
     fn finish(mut self) -> Result<Loaded, Vec<Diagnostic>> {
+        self.check_unknown();
         self.check_limits();
         let hot = ("TEMP_HOT_DANGER", self.config.temp_hot_danger);
         self.check_below(("TEMP_COLD_DANGER", self.config.temp_cold_danger), hot);

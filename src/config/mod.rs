@@ -11,7 +11,9 @@
 //!   whitespace and is outside double quotes. A value may be wrapped in one pair of double
 //!   quotes; quotes anywhere else are an error (except in the list of `EXCLUDE_SHUNTS`).
 //! * Every problem names its file, line and key. All errors are collected and returned
-//!   together, in file and line order; any error means the daemon must not start. Warnings (unknown or retired
+//!   together, in file and line order; any error means the daemon must not start. An
+//!   unknown key is an error (a misspelt key would otherwise silently leave its setting at
+//!   the default), or only a warning with `ALLOW_UNKNOWN_KEYS = true`. Warnings (retired
 //!   keys, other sections, duplicate keys, limits that monitor mode ignores) never stop it.
 //! * A returned [`Config`] is fully valid: every value is in range, the cold limits lie
 //!   below the hot limit, virtual-bms mode has all three limits and monitor mode has none
@@ -95,6 +97,8 @@ pub struct Config {
     pub offline_grace: Duration,
     pub start_timeout: Duration,
     pub rescan_interval: Duration,
+    /// `ALLOW_UNKNOWN_KEYS`: an unknown key is then a warning instead of an error.
+    pub allow_unknown_keys: bool,
 }
 
 impl Config {

@@ -132,6 +132,15 @@ pub(super) fn level_text(level: LevelFilter) -> &'static str {
     }
 }
 
+pub(super) fn flag(v: &str) -> Result<bool, String> {
+    let v = v.trim();
+    match v.to_ascii_lowercase().as_str() {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(invalid(v, "true or false")),
+    }
+}
+
 /// A name, kept as written (spaces inside quotes count); blank means "not set" (the mode's
 /// default name).
 pub(super) fn name(v: &str) -> Result<Option<String>, String> {

@@ -91,7 +91,8 @@ fn valid_config() -> impl Strategy<Value = Config> {
         seconds(1, 600),
         seconds(5, 3600),
     );
-    (identity, temps, limits, bms, timing).prop_map(|(id, temps, limits, bms, timing)| {
+    let all = (identity, temps, limits, bms, timing, any::<bool>());
+    all.prop_map(|(id, temps, limits, bms, timing, allow_unknown_keys)| {
         let (virtual_bms, name, instance, capacity, exclude) = id;
         let limit = |x: f64| Some(x).filter(|_| virtual_bms);
         Config {
@@ -119,6 +120,7 @@ fn valid_config() -> impl Strategy<Value = Config> {
             offline_grace: timing.3,
             start_timeout: timing.4,
             rescan_interval: timing.5,
+            allow_unknown_keys,
         }
     })
 }

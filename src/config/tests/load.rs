@@ -179,7 +179,11 @@ fn errors_in_file_then_line_order() {
         "base.ini",
         "\n\n\nLOGGING = loud\nSTALE_TIMEOUT = 0\n",
     );
-    let user = write(&dir, "user.ini", "TEMP_HOT_DANGER = hot\nno equals\n");
+    let user = write(
+        &dir,
+        "user.ini",
+        "TEMP_HOT_DANGER = hot\nno equals\nFOO = 1\n",
+    );
     let got: Vec<String> = Config::load(&[(base.clone(), true), (user.clone(), true)])
         .unwrap_err()
         .iter()
@@ -197,6 +201,7 @@ fn errors_in_file_then_line_order() {
         format!("{b}:5: STALE_TIMEOUT"),
         format!("{u}:1: TEMP_HOT_DANGER"),
         format!("{u}:2: expected KEY = value, but this line has no '='"),
+        format!("{u}:3: FOO"),
     ];
     assert_eq!(got, want);
 }
