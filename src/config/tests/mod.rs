@@ -95,6 +95,7 @@ fn error_count_says_error_or_errors() {
     assert_eq!(error_count(0), "0 errors");
 }
 
+mod exclude;
 mod keys;
 mod load;
 mod parse;
