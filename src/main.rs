@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use aggregate_shunts::config::{Config, Loaded};
+use aggregate_shunts::config::{Config, Loaded, error_count};
 use aggregate_shunts::daemon::{self, Exit};
 use aggregate_shunts::{demo, sim, status};
 
@@ -44,15 +44,14 @@ impl Source {
     }
 }
 
-fn load(source: &Source) -> Result<Loaded, ExitCode> {
+/// Loads the configuration, or prints every error (in file and line order) and then the
+/// line `last` makes of their count.
+fn load(source: &Source, last: fn(usize) -> String) -> Result<Loaded, ExitCode> {
     Config::load(&source.files()).map_err(|errors| {
         for e in &errors {
             eprintln!("config error: {e}");
         }
-        eprintln!(
-            "not starting: {} error(s) in the configuration",
-            errors.len()
-        );
+        eprintln!("{}", last(errors.len()));
         ExitCode::from(1)
     })
 }
@@ -82,7 +81,8 @@ fn init_logging(level: log::LevelFilter) {
 }
 
 fn run_daemon(source: &Source) -> ExitCode {
-    let loaded = match load(source) {
+    let not_starting = |n| format!("not starting: {} in the configuration", error_count(n));
+    let loaded = match load(source, not_starting) {
         Ok(l) => l,
         Err(code) => return code,
     };
@@ -109,8 +109,9 @@ fn run_daemon(source: &Source) -> ExitCode {
     }
 }
 
+/// Ends with the count of errors ("1 error", "3 errors") when there are any.
 fn check_config(source: &Source) -> ExitCode {
-    match load(source) {
+    match load(source, error_count) {
         Ok(loaded) => {
             for w in &loaded.warnings {
                 println!("# warning: {w}");

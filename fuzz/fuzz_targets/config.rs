@@ -2,7 +2,7 @@
 //!
 //! Checks: loading never panics or hangs, whatever the bytes; a configuration that loads
 //! describes itself as a file that loads again to an equal `Config`, with no warnings
-//! (the contract in `src/config.rs`).
+//! (the contract in `src/config/mod.rs`).
 #![no_main]
 
 use aggregate_shunts::config::Config;
