@@ -1,6 +1,7 @@
 # dbus-aggregate-smartshunts — developer entry points.
 #   make demo    private bus, simulated SmartShunts, the real daemon, a live view (Ctrl-C ends it)
-#   make test    unit, property and private-bus integration tests, then the packaging tests
+#   make test    cargo fmt --check and clippy -D warnings, unit, property and private-bus
+#                integration tests, then the packaging tests
 #   make dist    release tarball for GX devices (armv7 + aarch64)
 #   make bench   end-to-end figures (release build, private bus, ~2 minutes)
 #   make soak    bounded soak: RSS and open fds over SOAK_SECONDS (default 600)
@@ -11,7 +12,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 DEMO_BIN := target/bench-fast/dbus-aggregate-smartshunts
 
-.PHONY: demo test test-rust check-rust ensure-dbus build clean bench soak
+.PHONY: demo test lint test-rust check-rust ensure-dbus build clean bench soak
 
 demo: check-rust ensure-dbus
 	$(CARGO) build --locked --profile bench-fast
@@ -19,10 +20,15 @@ demo: check-rust ensure-dbus
 
 # Ends with one plain total: every cargo test plus the five packaging steps (make stops at the
 # first failure, so reaching the total means none failed).
-test: ensure-tools test-rust test-packaging
+test: ensure-tools lint test-rust test-packaging
 	@passed=$$(grep -hoE '^test result: ok\. [0-9]+ passed' target/test-rust.log | awk '{s += $$4} END {print s + 0}'); \
 	 echo; echo "make test: $$passed cargo tests and 5 packaging steps"; \
 	 echo "$$((passed + 5)) passed, 0 failed"
+
+# Formatting and clippy first: they fail in seconds where the tests take minutes.
+lint: check-rust
+	$(CARGO) fmt --check
+	$(CARGO) clippy --locked --all-targets -- -D warnings
 
 test-rust: check-rust ensure-dbus
 	@mkdir -p target

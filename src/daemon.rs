@@ -248,11 +248,7 @@ async fn free_instance(conn: &Connection, preferred: u32) -> u32 {
                 "GetValue",
                 &(),
             );
-            let timer = async {
-                smol::Timer::after(Duration::from_secs(2)).await;
-                Err(zbus::Error::Failure("timeout".into()))
-            };
-            if let Ok(reply) = smol::future::or(call, timer).await {
+            if let Some(Ok(reply)) = crate::rt::timeout(Duration::from_secs(2), call).await {
                 if let Ok(v) = reply.body().deserialize::<zbus::zvariant::OwnedValue>() {
                     used.extend(Value::decode(&v).ok().and_then(|v| v.as_u32()));
                 }
@@ -470,11 +466,12 @@ impl Daemon {
             let (conn, tx) = (self.conn.clone(), self.tx.clone());
             crate::rt::spawn(async move {
                 let read = vreg::battery_capacity(&conn, &service);
-                let timer = async {
-                    smol::Timer::after(CALL_TIMEOUT).await;
-                    Err(zbus::Error::Failure("no answer".into()))
+                let read = async {
+                    crate::rt::timeout(CALL_TIMEOUT, read)
+                        .await
+                        .unwrap_or_else(|| Err(zbus::Error::Failure("no answer".into())))
                 };
-                let capacity = smol::future::or(read, timer).await.unwrap_or_else(|e| {
+                let capacity = read.await.unwrap_or_else(|e| {
                     log::debug!("{service}: capacity register not readable: {e}");
                     None
                 });
@@ -584,11 +581,9 @@ impl Daemon {
                         .and_then(|v| v.as_f64());
                     ProbeResult::Answered(connected)
                 };
-                let timer = async {
-                    smol::Timer::after(limit).await;
-                    ProbeResult::NoAnswer
-                };
-                let result = smol::future::or(call, timer).await;
+                let result = crate::rt::timeout(limit, call)
+                    .await
+                    .unwrap_or(ProbeResult::NoAnswer);
                 let _ = tx.send(Input::Probe { service, result }).await;
             })
             .detach();

@@ -20,3 +20,6 @@ pub mod rt;
 pub mod sim;
 pub mod status;
 pub mod venus;
+
+#[cfg(test)]
+mod tidy;

@@ -219,7 +219,7 @@ fn simulate(args: &[String]) -> ExitCode {
             for (s, b) in &mut running {
                 b.since_full += 1.0;
                 s.set([(
-                    "/History/TimeSinceLastFullCharge",
+                    aggregate_shunts::paths::Q::HistTimeSinceLastFullCharge.path(),
                     aggregate_shunts::venus::Value::Uint(b.since_full as u32),
                 )])
                 .await

@@ -144,6 +144,23 @@ pub const MODULES_OFFLINE: &str = "/System/NrOfModulesOffline";
 /// Our own warning: 1 while a member was dropped after its grace period (or is remembered from
 /// before a restart) and has not returned.
 pub const ALARM_MEMBER_LOST: &str = "/Alarms/MemberLost";
+/// Every alarm path starts with this.
+pub const ALARMS_PREFIX: &str = "/Alarms/";
+
+/// `/Members/<slot>/<field>`: our own list of the members (`publish::member_values`).
+pub fn member(slot: usize, field: &str) -> String {
+    format!("/Members/{slot}/{field}")
+}
+
+/// The slot of a `/Members/<slot>/<field>` path with that field.
+pub fn member_slot(path: &str, field: &str) -> Option<usize> {
+    path.strip_prefix("/Members/")?
+        .strip_suffix(field)?
+        .strip_suffix('/')?
+        .parse()
+        .ok()
+}
+
 /// Our own writable path: a member's name, serial, device instance, service or port, or `all`,
 /// written here forgets that offline member (`dbus-aggregate-smartshunts forget`).
 pub const FORGET: &str = "/Members/Forget";

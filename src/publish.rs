@@ -132,7 +132,7 @@ const MEMBER_FIELDS: [(&str, Format); 7] = [
 pub fn member_specs(slot: usize) -> Vec<ItemSpec> {
     MEMBER_FIELDS
         .iter()
-        .map(|(f, fmt)| ItemSpec::new(format!("/Members/{slot}/{f}"), *fmt, Access::ReadOnly))
+        .map(|(f, fmt)| ItemSpec::new(paths::member(slot, f), *fmt, Access::ReadOnly))
         .collect()
 }
 
@@ -157,7 +157,7 @@ pub fn member_values(m: &Shunt) -> Vec<(String, Value)> {
     MEMBER_FIELDS
         .iter()
         .zip(values)
-        .map(|((f, _), v)| (format!("/Members/{}/{f}", m.slot), v))
+        .map(|((f, _), v)| (paths::member(m.slot, f), v))
         .collect()
 }
 

@@ -18,6 +18,15 @@ pub fn block_on<T>(future: impl Future<Output = T>) -> T {
     smol::block_on(EXECUTOR.run(future))
 }
 
+/// `future`'s output, or `None` if it has not finished within `limit` (the future is dropped).
+pub async fn timeout<T>(limit: std::time::Duration, future: impl Future<Output = T>) -> Option<T> {
+    let timer = async {
+        smol::Timer::after(limit).await;
+        None
+    };
+    smol::future::or(async { Some(future.await) }, timer).await
+}
+
 /// Spawns a task onto the executor that [`block_on`] drives.
 pub fn spawn<T: Send + 'static>(future: impl Future<Output = T> + Send + 'static) -> Task<T> {
     EXECUTOR.spawn(future)

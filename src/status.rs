@@ -19,12 +19,9 @@ pub type Items = HashMap<String, (Value, String)>;
 /// One `GetItems`, with a timeout.
 pub async fn get_items(conn: &Connection, service: &str) -> Result<Items, String> {
     let call = conn.call_method(Some(service), "/", Some(BUSITEM), "GetItems", &());
-    let timer = async {
-        smol::Timer::after(Duration::from_secs(3)).await;
-        Err(zbus::Error::Failure("no answer within 3 s".into()))
-    };
-    let reply = smol::future::or(call, timer)
+    let reply = crate::rt::timeout(Duration::from_secs(3), call)
         .await
+        .ok_or_else(|| format!("{service}: no answer within 3 s"))?
         .map_err(|e| format!("{service}: {e}"))?;
     let map: HashMap<String, HashMap<String, OwnedValue>> =
         reply.body().deserialize().map_err(|e| e.to_string())?;
@@ -86,8 +83,16 @@ pub async fn render(conn: &Connection) -> Result<String, String> {
     }
     let raised: Vec<String> = agg
         .iter()
-        .filter(|(p, (v, _))| p.starts_with("/Alarms/") && v.as_f64().is_some_and(|a| a > 0.0))
-        .map(|(p, (v, _))| format!("{}={}", &p[8..], v.as_f64().unwrap_or(0.0)))
+        .filter(|(p, (v, _))| {
+            p.starts_with(paths::ALARMS_PREFIX) && v.as_f64().is_some_and(|a| a > 0.0)
+        })
+        .map(|(p, (v, _))| {
+            format!(
+                "{}={}",
+                &p[paths::ALARMS_PREFIX.len()..],
+                v.as_f64().unwrap_or(0.0)
+            )
+        })
         .collect();
     let _ = writeln!(
         out,
@@ -113,11 +118,7 @@ pub async fn render(conn: &Connection) -> Result<String, String> {
     let mut slots: Vec<(usize, String)> = agg
         .iter()
         .filter_map(|(p, (v, _))| {
-            let slot = p
-                .strip_prefix("/Members/")?
-                .strip_suffix("/Service")?
-                .parse()
-                .ok()?;
+            let slot = paths::member_slot(p, "Service")?;
             Some((slot, v.as_str()?.to_owned()))
         })
         .collect();
@@ -128,7 +129,7 @@ pub async fn render(conn: &Connection) -> Result<String, String> {
         "member", "inst", "voltage", "current", "SoC", "temp", "capacity", "state"
     );
     for (slot, service) in slots {
-        let m = |f: &str| text(&agg, &format!("/Members/{slot}/{f}")).to_owned();
+        let m = |f: &str| text(&agg, &paths::member(slot, f)).to_owned();
         // Only online members are asked: a frozen one would make the table wait.
         let live = if m("State").starts_with("online") {
             get_items(conn, &service).await.unwrap_or_default()
@@ -167,18 +168,13 @@ pub struct Listed {
 pub fn listed(agg: &Items) -> Vec<Listed> {
     let mut slots: Vec<usize> = agg
         .keys()
-        .filter_map(|p| {
-            p.strip_prefix("/Members/")?
-                .strip_suffix("/Service")?
-                .parse()
-                .ok()
-        })
+        .filter_map(|p| paths::member_slot(p, "Service"))
         .collect();
     slots.sort_unstable();
     slots
         .into_iter()
         .map(|slot| {
-            let f = |field: &str| match agg.get(&format!("/Members/{slot}/{field}")) {
+            let f = |field: &str| match agg.get(&paths::member(slot, field)) {
                 Some((Value::Text(t), _)) => t.clone(),
                 Some((v, _)) => v.as_f64().map(|x| x.to_string()).unwrap_or_default(),
                 None => String::new(),

@@ -74,10 +74,13 @@ fn temperature_selection_uses_the_configured_thresholds() {
     assert_eq!(bank_temperature(&[], 5.0, 45.0), None);
 }
 
+/// (rule, the members' values, the bank's value)
+type RuleCase<'a> = (Rule, &'a [Option<f64>], Option<f64>);
+
 #[test]
 fn rules() {
     let v = |xs: &[Option<f64>]| xs.iter().map(|x| (*x, 1.0)).collect::<Vec<_>>();
-    let cases: &[(Rule, &[Option<f64>], Option<f64>)] = &[
+    let cases: &[RuleCase] = &[
         (Rule::Sum, &[Some(1.0), Some(2.5)], Some(3.5)),
         (Rule::Sum, &[Some(1.0), None], None),
         (Rule::SumReported, &[Some(1.0), None, Some(2.0)], Some(3.0)),

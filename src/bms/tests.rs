@@ -303,7 +303,7 @@ proptest! {
             let online = || members.iter().filter(|m| m.presence == Presence::Online);
             let charge_blocked = online().any(|m| {
                 let t = m.values[Q::Temperature as usize];
-                alarm(m, Q::AlarmHighVoltage) || alarm(m, Q::AlarmHighTemperature) || t.is_some_and(|t| t < L.temp_cold || t > L.temp_hot)
+                alarm(m, Q::AlarmHighVoltage) || alarm(m, Q::AlarmHighTemperature) || t.is_some_and(|t| !(L.temp_cold..=L.temp_hot).contains(&t))
             });
             let discharge_blocked = online().any(|m| {
                 alarm(m, Q::AlarmLowVoltage) || alarm(m, Q::AlarmLowSoc) || m.values[Q::Temperature as usize].is_some_and(|t| t < L.temp_discharge_cold)

@@ -274,11 +274,9 @@ impl<E: From<Event>> Monitor<E> {
         let timeout = self.opts.scan_timeout;
         crate::rt::spawn(async move {
             let scan = scan(&conn, &service, &fallback);
-            let timer = async {
-                smol::Timer::after(timeout).await;
-                Err(format!("no answer within {} s", timeout.as_secs()))
-            };
-            let result = smol::future::or(scan, timer).await;
+            let result = crate::rt::timeout(timeout, scan)
+                .await
+                .unwrap_or_else(|| Err(format!("no answer within {} s", timeout.as_secs())));
             let _ = tx
                 .send(ScanDone {
                     service,

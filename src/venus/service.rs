@@ -167,15 +167,10 @@ impl Leaf {
         {
             return SET_REJECTED;
         }
-        let timer = async {
-            smol::Timer::after(VERDICT_TIMEOUT).await;
-            SET_REJECTED
-        };
-        smol::future::or(
-            async { verdict_rx.recv().await.unwrap_or(SET_REJECTED) },
-            timer,
-        )
-        .await
+        crate::rt::timeout(VERDICT_TIMEOUT, verdict_rx.recv())
+            .await
+            .and_then(Result::ok)
+            .unwrap_or(SET_REJECTED)
     }
 }
 

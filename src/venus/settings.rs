@@ -35,10 +35,6 @@ async fn with_timeout<T>(
     limit: Duration,
     fut: impl std::future::Future<Output = zbus::Result<T>>,
 ) -> Result<T, SettingsError> {
-    let timer = async {
-        smol::Timer::after(limit).await;
-        Err(SettingsError::Timeout)
-    };
     let call = async {
         fut.await.map_err(|e| match e {
             zbus::Error::MethodError(name, _, _)
@@ -50,7 +46,9 @@ async fn with_timeout<T>(
             other => SettingsError::Failed(other.to_string()),
         })
     };
-    smol::future::or(call, timer).await
+    crate::rt::timeout(limit, call)
+        .await
+        .unwrap_or(Err(SettingsError::Timeout))
 }
 
 /// Creates settings (an existing setting keeps its value) and returns each one's current value,
