@@ -102,18 +102,38 @@ fn check_config_ends_with_the_error_count() {
     let file = dir.path().join("bad.ini");
     let check = |text: &str| {
         std::fs::write(&file, text).unwrap();
-        let out = std::process::Command::new(BIN).arg("check-config").arg(&file).output().unwrap();
+        let out = std::process::Command::new(BIN)
+            .arg("check-config")
+            .arg(&file)
+            .output()
+            .unwrap();
         assert_eq!(out.status.code(), Some(1));
-        String::from_utf8_lossy(&out.stderr).lines().map(str::to_string).collect::<Vec<_>>()
+        String::from_utf8_lossy(&out.stderr)
+            .lines()
+            .map(str::to_string)
+            .collect::<Vec<_>>()
     };
     let lines = check("DEVICE_MOD = virtual-bms\nno equals\nMAX_CHARGE_VOLTAGE = 14.2 V\n");
     assert_eq!(lines.len(), 4, "{lines:?}");
-    assert!(lines[0].contains(":1: DEVICE_MOD: unknown setting (did you mean DEVICE_MODE?)"), "{lines:?}");
+    assert!(
+        lines[0].contains(":1: DEVICE_MOD: unknown setting (did you mean DEVICE_MODE?)"),
+        "{lines:?}"
+    );
     assert!(lines[1].contains(":2: expected KEY = value"), "{lines:?}");
-    assert!(lines[2].contains(":3: MAX_CHARGE_VOLTAGE:") && lines[2].ends_with("without its unit"), "{lines:?}");
+    assert!(
+        lines[2].contains(":3: MAX_CHARGE_VOLTAGE:") && lines[2].ends_with("without its unit"),
+        "{lines:?}"
+    );
     assert_eq!(lines[3], "3 errors");
 
     let lines = check("DEVICE_NAME = \"House Bank\n");
-    assert!(lines[0].ends_with("the closing quote is missing"), "{lines:?}");
-    assert_eq!(lines.last().map(String::as_str), Some("1 error"), "{lines:?}");
+    assert!(
+        lines[0].ends_with("the closing quote is missing"),
+        "{lines:?}"
+    );
+    assert_eq!(
+        lines.last().map(String::as_str),
+        Some("1 error"),
+        "{lines:?}"
+    );
 }
