@@ -1,15 +1,12 @@
 //! Discovery and membership on a private bus: appear, vanish, reappear, exclusion, bad values,
 //! stale members, and an empty bank.
 
-mod common;
-
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use aggregate_shunts::sim::ShuntSpec;
 use aggregate_shunts::venus::Value;
-use common::*;
 
-const SEC: Duration = Duration::from_secs(1);
+use crate::harness::*;
 
 #[test]
 fn members_join_and_leave_within_a_second() {
@@ -202,11 +199,7 @@ fn bad_member_values_are_ignored_and_logged_once() {
             "{log}"
         );
         assert_eq!(log.matches("bad value on /Soc").count(), 1, "{log}");
-        for (p, (v, _)) in &items {
-            if let Value::Double(x) = v {
-                assert!(x.is_finite(), "{p} = {x}");
-            }
-        }
+        all_valid(&items);
     });
 }
 
@@ -215,7 +208,7 @@ fn frozen_and_disconnected_members_go_offline() {
     run(async {
         let mut rig = Rig::new("stale").await;
         // a runs in a process of its own, so it can freeze as a hung driver does (SIGSTOP);
-        // a member that is only quiet stays online (tests/membership.rs).
+        // a member that is only quiet stays online (membership.rs).
         let a = rig.shunt_process(&["ttyS5:279:100:-2"]).await;
         let b = rig
             .shunt("ttyS6", 280, Some(100), &battery(100.0, 50.0, -4.0))

@@ -2,27 +2,17 @@
 //! out and return, go stale, and all go stale; the published limits, texts and flags are
 //! checked after each step.
 
-mod common;
-
 use std::cell::Cell;
 use std::time::{Duration, Instant};
 
 use aggregate_shunts::publish::SERVICE_NAME;
-use aggregate_shunts::sim::{FakeSettings, SettingsMode, ShuntSpec, SimShunt};
+use aggregate_shunts::sim::{ShuntSpec, SimShunt};
 use aggregate_shunts::status::Items;
 use aggregate_shunts::venus::Value;
-use common::*;
 use smol::stream::StreamExt;
 use zbus::{MatchRule, MessageStream, message::Type};
 
-const SEC: Duration = Duration::from_secs(1);
-const BMS: &str = "DEVICE_MODE = virtual-bms\nMAX_CHARGE_VOLTAGE = 14.2\nMAX_CHARGE_CURRENT = 300\nMAX_DISCHARGE_CURRENT = 600\n";
-
-fn text(i: &Items, p: &str) -> String {
-    i.get(p)
-        .and_then(|(v, _)| v.as_str().map(str::to_owned))
-        .unwrap_or_default()
-}
+use crate::harness::*;
 
 /// Waits for `check` while keeping the `alive` members talking (their time-since-full-charge
 /// counter ticks, as a real shunt's does), so only the silent ones go stale.
@@ -59,18 +49,21 @@ async fn wait(rig: &Rig, alive: &[&SimShunt], what: &str, check: impl Fn(&Items)
     );
 }
 
-fn limits(ccl: f64, dcl: f64) -> impl Fn(&Items) -> bool {
-    move |i| {
-        close(num(i, "/Info/MaxChargeCurrent"), ccl, 0.05)
-            && close(num(i, "/Info/MaxDischargeCurrent"), dcl, 0.05)
-    }
-}
+/// (member, changes, expected CCL, DCL, words in the charge / discharge text)
+type Hazard<'a> = (
+    &'a SimShunt,
+    Vec<(&'static str, Value)>,
+    f64,
+    f64,
+    &'static str,
+    &'static str,
+);
 
-fn spec(port: &str, instance: u32, name: &str) -> ShuntSpec {
+/// A named member with a temperature sensor.
+fn sensed(port: &str, instance: u32, name: &str) -> ShuntSpec {
     ShuntSpec {
-        custom_name: name.into(),
         has_temperature: true,
-        ..ShuntSpec::new(port, instance, Some(200))
+        ..spec(port, instance, name)
     }
 }
 
@@ -83,29 +76,17 @@ fn warm(capacity: f64) -> aggregate_shunts::sim::Battery {
 #[test]
 fn every_hazard_on_the_bus() {
     run(async {
-        let mut rig = Rig::new("bms").await;
-        let _settings = FakeSettings::start(&rig.bus.address, SettingsMode::Normal)
-            .await
-            .unwrap();
+        let mut rig = Rig::with_settings("bms").await;
         let b1 = rig
-            .shunt_spec(spec("ttyS5", 279, "Battery 1"), &warm(200.0))
+            .shunt_spec(sensed("ttyS5", 279, "Battery 1"), &warm(200.0))
             .await;
         let b2 = rig
-            .shunt_spec(spec("ttyS6", 280, "Battery 2"), &warm(200.0))
+            .shunt_spec(sensed("ttyS6", 280, "Battery 2"), &warm(200.0))
             .await;
-        let rule = MatchRule::builder()
-            .msg_type(Type::Signal)
-            .member("NameOwnerChanged")
-            .unwrap()
-            .arg(0, SERVICE_NAME)
-            .unwrap()
-            .build();
-        let mut owners = MessageStream::for_match_rule(rule, &rig.client, None)
-            .await
-            .unwrap();
-        let mut d = rig.daemon(&format!(
-            "{BMS}STALE_TIMEOUT = 2\nOFFLINE_GRACE = 2\nBMS_HOLD_TIME = 0\nBMS_RAMP_TIME = 0\n"
-        ));
+        let mut owners = rig.owner_changes().await;
+        let mut d = rig.bms_daemon(
+            "STALE_TIMEOUT = 2\nOFFLINE_GRACE = 2\nBMS_HOLD_TIME = 0\nBMS_RAMP_TIME = 0\n",
+        );
         owners.next().await;
         let first = rig.items().await.unwrap();
         assert!(
@@ -134,8 +115,7 @@ fn every_hazard_on_the_bus() {
         );
         assert_eq!(rig.set_value("/Io/AllowToCharge", Value::Uint(1)).await, 1);
 
-        // (member, changes, expected CCL, DCL, words in the charge / discharge text)
-        let hazards: [(&SimShunt, Vec<(&str, Value)>, f64, f64, &str, &str); 7] = [
+        let hazards: [Hazard; 7] = [
             (
                 &b2,
                 vec![("/Dc/0/Temperature", Value::Double(46.0))],
@@ -244,7 +224,7 @@ fn every_hazard_on_the_bus() {
             text(&i, "/Info/ChargeLimitation")
         );
         let b2 = rig
-            .shunt_spec(spec("ttyS6", 280, "Battery 2"), &warm(200.0))
+            .shunt_spec(sensed("ttyS6", 280, "Battery 2"), &warm(200.0))
             .await;
         wait(&rig, &[&b1, &b2], "both back", limits(300.0, 600.0)).await;
 
@@ -283,19 +263,16 @@ fn every_hazard_on_the_bus() {
 }
 
 /// Members whose drivers hang (SIGSTOP): one, then all. Quiet members that answer stay
-/// online (tests/membership.rs); frozen ones do not.
+/// online (membership.rs); frozen ones do not.
 #[test]
 fn frozen_members_stop_charging_first_and_discharging_after_the_grace() {
     run(async {
-        let mut rig = Rig::new("bms-frozen").await;
-        let _settings = FakeSettings::start(&rig.bus.address, SettingsMode::Normal)
-            .await
-            .unwrap();
+        let mut rig = Rig::with_settings("bms-frozen").await;
         let b1 = rig.shunt_process(&["ttyS5:279:200:-5"]).await;
         let b2 = rig.shunt_process(&["ttyS6:280:200:-5"]).await;
-        let _d = rig.daemon(&format!(
-            "{BMS}STALE_TIMEOUT = 2\nOFFLINE_GRACE = 3\nBMS_HOLD_TIME = 0\nBMS_RAMP_TIME = 0\n"
-        ));
+        let _d = rig.bms_daemon(
+            "STALE_TIMEOUT = 2\nOFFLINE_GRACE = 3\nBMS_HOLD_TIME = 0\nBMS_RAMP_TIME = 0\n",
+        );
         wait(&rig, &[], "full limits", limits(300.0, 600.0)).await;
 
         // Battery 2's driver hangs while staying on the bus.
@@ -333,9 +310,9 @@ fn a_reopened_direction_ramps_up() {
     run(async {
         let mut rig = Rig::new("ramp").await;
         let b1 = rig
-            .shunt_spec(spec("ttyS5", 279, "Battery 1"), &warm(200.0))
+            .shunt_spec(sensed("ttyS5", 279, "Battery 1"), &warm(200.0))
             .await;
-        let _d = rig.daemon(&format!("{BMS}BMS_HOLD_TIME = 1\nBMS_RAMP_TIME = 4\n"));
+        let _d = rig.bms_daemon("BMS_HOLD_TIME = 1\nBMS_RAMP_TIME = 4\n");
         wait(&rig, &[&b1], "full limits", limits(300.0, 600.0)).await;
         b1.set([("/Dc/0/Temperature", Value::Double(2.0))])
             .await

@@ -1,25 +1,17 @@
 //! Device instance and custom name through a stand-in localsettings, and the fallbacks when it
 //! is absent.
 
-mod common;
-
-use std::time::Duration;
-
-use aggregate_shunts::sim::{FakeSettings, SettingsMode};
 use aggregate_shunts::venus::Value;
-use common::*;
 
-const SEC: Duration = Duration::from_secs(1);
+use crate::harness::*;
+
 const NAME: &str = "/Settings/Devices/aggregate_shunts/CustomName";
 const CLASS: &str = "/Settings/Devices/aggregate_shunts/ClassAndVrmInstance";
 
 #[test]
 fn custom_name_and_instance_persist_in_localsettings() {
     run(async {
-        let mut rig = Rig::new("settings").await;
-        let settings = FakeSettings::start(&rig.bus.address, SettingsMode::Normal)
-            .await
-            .unwrap();
+        let mut rig = Rig::with_settings("settings").await;
         let _a = rig
             .shunt("ttyS5", 279, Some(100), &battery(100.0, 50.0, -2.0))
             .await;
@@ -30,7 +22,10 @@ fn custom_name_and_instance_persist_in_localsettings() {
             })
             .await;
         assert_eq!(val(&items, "/DeviceInstance"), Value::Uint(42));
-        assert_eq!(settings.value(CLASS).await, Some(Value::from("battery:42")));
+        assert_eq!(
+            rig.settings().value(CLASS).await,
+            Some(Value::from("battery:42"))
+        );
         assert_eq!(val(&items, "/CustomName"), Value::from("From config"));
 
         assert_eq!(
@@ -38,11 +33,11 @@ fn custom_name_and_instance_persist_in_localsettings() {
             0
         );
         let deadline = std::time::Instant::now() + 2 * SEC;
-        while settings.value(NAME).await != Some(Value::from("Port bank")) {
+        while rig.settings().value(NAME).await != Some(Value::from("Port bank")) {
             assert!(
                 std::time::Instant::now() < deadline,
                 "not persisted: {:?}",
-                settings.value(NAME).await
+                rig.settings().value(NAME).await
             );
             smol::Timer::after(SEC / 20).await;
         }

@@ -1,6 +1,6 @@
 //! The integration test rig: a private dbus-daemon per test, the real daemon binary as a child
-//! process, simulated SmartShunts in-process, and a client connection to inspect the result.
-#![allow(dead_code)]
+//! process, simulated SmartShunts in-process (and optionally a stand-in localsettings), and a
+//! client connection to inspect the result; plus the small item helpers every module uses.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -10,13 +10,18 @@ use std::time::{Duration, Instant};
 
 use aggregate_shunts::privbus::PrivateBus;
 use aggregate_shunts::publish::SERVICE_NAME;
-use aggregate_shunts::sim;
+use aggregate_shunts::sim::{self, FakeSettings, SettingsMode, ShuntSpec};
 use aggregate_shunts::status::{Items, get_items};
 use aggregate_shunts::venus::Value;
-use zbus::Connection;
 use zbus::zvariant::OwnedValue;
+use zbus::{Connection, MatchRule, MessageStream, message::Type};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_dbus-aggregate-smartshunts");
+
+pub const SEC: Duration = Duration::from_secs(1);
+
+/// The virtual-BMS settings [`Rig::bms_daemon`] starts with.
+const BMS: &str = "DEVICE_MODE = virtual-bms\nMAX_CHARGE_VOLTAGE = 14.2\nMAX_CHARGE_CURRENT = 300\nMAX_DISCHARGE_CURRENT = 600\n";
 
 pub struct Daemon {
     child: Child,
@@ -46,10 +51,6 @@ impl Daemon {
             smol::Timer::after(Duration::from_millis(20)).await;
         }
         None
-    }
-
-    pub fn pid(&self) -> u32 {
-        self.child.id()
     }
 }
 
@@ -85,20 +86,50 @@ impl Drop for SimProcess {
     }
 }
 
+/// One test's world. Fields drop in order: the stand-in localsettings, the client, the bus.
 pub struct Rig {
-    pub bus: PrivateBus,
+    settings: Option<FakeSettings>,
     pub client: Connection,
+    pub bus: PrivateBus,
     n: usize,
 }
 
 impl Rig {
+    /// A private bus and a client on it; no localsettings (the daemon's fallbacks apply).
     pub async fn new(label: &str) -> Rig {
         let bus = PrivateBus::start(label)
             .expect("dbus-daemon must be installed (Debian package 'dbus')");
         let client = sim::connect(&bus.address)
             .await
             .expect("connect to the private bus");
-        Rig { bus, client, n: 0 }
+        Rig {
+            settings: None,
+            client,
+            bus,
+            n: 0,
+        }
+    }
+
+    /// [`Rig::new`] with a stand-in localsettings on the bus (see [`Rig::settings`]).
+    pub async fn with_settings(label: &str) -> Rig {
+        Rig::with_settings_mode(label, SettingsMode::Normal).await
+    }
+
+    /// [`Rig::with_settings`] with a localsettings that misbehaves as `mode` says.
+    pub async fn with_settings_mode(label: &str, mode: SettingsMode) -> Rig {
+        let mut rig = Rig::new(label).await;
+        let settings = FakeSettings::start(&rig.bus.address, mode)
+            .await
+            .expect("start the stand-in localsettings");
+        rig.settings = Some(settings);
+        rig
+    }
+
+    /// The stand-in localsettings of a rig made by [`Rig::with_settings`].
+    pub fn settings(&self) -> &FakeSettings {
+        self.settings
+            .as_ref()
+            .expect("a rig made with Rig::with_settings")
     }
 
     /// Starts the daemon binary with `config` (the [DEFAULT] body).
@@ -119,6 +150,11 @@ impl Rig {
             .spawn()
             .expect("start the daemon");
         Daemon { child, log }
+    }
+
+    /// Starts the daemon in virtual-BMS mode (CVL 14.2 V, CCL 300 A, DCL 600 A) plus `extra`.
+    pub fn bms_daemon(&mut self, extra: &str) -> Daemon {
+        self.daemon(&format!("{BMS}{extra}"))
     }
 
     pub async fn shunt(
@@ -182,6 +218,21 @@ impl Rig {
         sim::SimShunt::start(&self.bus.address, spec, Some(battery))
             .await
             .expect("start a simulated shunt")
+    }
+
+    /// NameOwnerChanged for the aggregate's name: subscribe before starting the daemon, and
+    /// the first message is the moment it takes its name.
+    pub async fn owner_changes(&self) -> MessageStream {
+        let rule = MatchRule::builder()
+            .msg_type(Type::Signal)
+            .member("NameOwnerChanged")
+            .unwrap()
+            .arg(0, SERVICE_NAME)
+            .unwrap()
+            .build();
+        MessageStream::for_match_rule(rule, &self.client, None)
+            .await
+            .unwrap()
     }
 
     pub async fn items(&self) -> Result<Items, String> {
@@ -261,6 +312,13 @@ pub fn val(items: &Items, path: &str) -> Value {
         .unwrap_or(Value::Invalid)
 }
 
+/// A text item, or "" when absent or not a string.
+pub fn text(i: &Items, p: &str) -> String {
+    i.get(p)
+        .and_then(|(v, _)| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
 pub fn close(a: Option<f64>, b: f64, tol: f64) -> bool {
     a.is_some_and(|a| (a - b).abs() <= tol)
 }
@@ -270,17 +328,38 @@ pub fn run<F: Future<Output = ()>>(f: F) {
     aggregate_shunts::rt::block_on(f)
 }
 
-/// Decodes an `a{sv}`/`a{sa{sv}}` reply body helper.
+/// Decodes a node's `a{sv}` reply body; panics if it is not one.
 pub fn dict(msg: &zbus::Message) -> HashMap<String, OwnedValue> {
-    msg.body()
-        .deserialize::<OwnedValue>()
-        .ok()
-        .and_then(|v| HashMap::<String, OwnedValue>::try_from(v).ok())
-        .unwrap_or_default()
+    HashMap::try_from(msg.body().deserialize::<OwnedValue>().unwrap()).unwrap()
 }
 
 pub fn battery(capacity: f64, soc: f64, current: f64) -> sim::Battery {
     let mut b = sim::Battery::new(capacity, soc);
     b.current = current;
     b
+}
+
+/// A shunt with a custom name and a 200 Ah capacity register.
+pub fn spec(port: &str, instance: u32, name: &str) -> ShuntSpec {
+    ShuntSpec {
+        custom_name: name.into(),
+        ..ShuntSpec::new(port, instance, Some(200))
+    }
+}
+
+/// Published CCL and DCL are `ccl` and `dcl` (±0.05 A).
+pub fn limits(ccl: f64, dcl: f64) -> impl Fn(&Items) -> bool {
+    move |i| {
+        close(num(i, "/Info/MaxChargeCurrent"), ccl, 0.05)
+            && close(num(i, "/Info/MaxDischargeCurrent"), dcl, 0.05)
+    }
+}
+
+/// Every number the aggregate publishes is finite.
+pub fn all_valid(items: &Items) {
+    for (p, (v, _)) in items {
+        if let Value::Double(x) = v {
+            assert!(x.is_finite(), "{p} = {x}");
+        }
+    }
 }

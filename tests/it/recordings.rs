@@ -1,16 +1,12 @@
 //! A bank built from real SmartShunt recordings (tests/data, Victron's venus-docker set),
 //! checked against values this test computes itself from the recorded numbers.
 
-mod common;
-
 use std::collections::HashMap;
-use std::time::Duration;
 
 use aggregate_shunts::sim::Recording;
 use aggregate_shunts::venus::Value;
-use common::*;
 
-const SEC: Duration = Duration::from_secs(1);
+use crate::harness::*;
 
 fn load(name: &str) -> Recording {
     let path = format!("{}/tests/data/{name}", env!("CARGO_MANIFEST_DIR"));

@@ -2,28 +2,15 @@
 //! publishes only valid numbers, and its log says what happened once. (Strings, NaN,
 //! infinities and huge arrays on numeric paths: `discovery.rs`.)
 
-mod common;
-
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use aggregate_shunts::sim::{self, FakeSettings, SettingsMode, ShuntSpec};
-use aggregate_shunts::status::Items;
+use aggregate_shunts::sim::{self, SettingsMode, ShuntSpec};
 use aggregate_shunts::venus::Value;
-use common::*;
 use zbus::interface;
 use zbus::zvariant::OwnedValue;
 
-const SEC: Duration = Duration::from_secs(1);
-
-/// Every number the aggregate publishes is finite.
-fn all_valid(items: &Items) {
-    for (p, (v, _)) in items {
-        if let Value::Double(x) = v {
-            assert!(x.is_finite(), "{p} = {x}");
-        }
-    }
-}
+use crate::harness::*;
 
 #[test]
 fn a_member_vanishing_mid_burst() {
@@ -67,7 +54,7 @@ fn a_member_returning_under_a_new_device_instance() {
         let mut rig = Rig::new("renumber").await;
         // A shunt without a serial is known by port and instance: the same port under a new
         // instance is the same battery renumbered (with a serial, the serial decides; see
-        // tests/membership.rs).
+        // membership.rs).
         let no_serial = |instance| ShuntSpec {
             serial: String::new(),
             ..ShuntSpec::new("ttyS5", instance, Some(100))
@@ -225,8 +212,7 @@ fn localsettings_slow_or_failing() {
             (SettingsMode::Slow(8 * SEC), "did not answer in time"),
             (SettingsMode::Failing, "refused"),
         ] {
-            let mut rig = Rig::new("badsettings").await;
-            let _s = FakeSettings::start(&rig.bus.address, mode).await.unwrap();
+            let mut rig = Rig::with_settings_mode("badsettings", mode).await;
             let _a = rig
                 .shunt("ttyS5", 279, Some(100), &battery(100.0, 50.0, -2.0))
                 .await;

@@ -1,19 +1,15 @@
 //! The `com.victronenergy.BusItem` contract of the published service, checked from a client on
 //! a private bus (shared/docs/venus-platform.md §1).
 
-mod common;
-
 use std::collections::HashMap;
-use std::time::Duration;
 
 use aggregate_shunts::publish::SERVICE_NAME;
 use aggregate_shunts::venus::Value;
-use common::*;
 use smol::stream::StreamExt;
 use zbus::zvariant::OwnedValue;
 use zbus::{MatchRule, MessageStream, message::Type};
 
-const SEC: Duration = Duration::from_secs(1);
+use crate::harness::*;
 
 #[test]
 fn device_instance_is_in_the_very_first_get_items() {
@@ -22,16 +18,7 @@ fn device_instance_is_in_the_very_first_get_items() {
         let _a = rig
             .shunt("ttyS5", 279, Some(100), &battery(100.0, 50.0, -2.0))
             .await;
-        let rule = MatchRule::builder()
-            .msg_type(Type::Signal)
-            .member("NameOwnerChanged")
-            .unwrap()
-            .arg(0, SERVICE_NAME)
-            .unwrap()
-            .build();
-        let mut owners = MessageStream::for_match_rule(rule, &rig.client, None)
-            .await
-            .unwrap();
+        let mut owners = rig.owner_changes().await;
         let _d = rig.daemon("");
         let appeared = async {
             owners.next().await;
@@ -167,32 +154,24 @@ fn leaves_nodes_and_root_answer_like_velib() {
         assert!(!desc.is_empty());
 
         // An intermediate node: a dict of the leaves below, keys relative to it.
-        let node = rig.call("/Dc/0", "GetValue", &()).await.unwrap();
-        let node: HashMap<String, OwnedValue> =
-            HashMap::try_from(node.body().deserialize::<OwnedValue>().unwrap()).unwrap();
+        let node = dict(&rig.call("/Dc/0", "GetValue", &()).await.unwrap());
         assert!(
             node.contains_key("Current") && node.contains_key("Voltage"),
             "{:?}",
             node.keys()
         );
         assert!(!node.keys().any(|k| k.starts_with('/')));
-        let dc = rig.call("/Dc", "GetText", &()).await.unwrap();
-        let dc: HashMap<String, OwnedValue> =
-            HashMap::try_from(dc.body().deserialize::<OwnedValue>().unwrap()).unwrap();
+        let dc = dict(&rig.call("/Dc", "GetText", &()).await.unwrap());
         assert_eq!(
             Value::decode(&dc["0/Current"]).unwrap(),
             Value::from("-2.0A")
         );
 
         // The root: GetValue with relative keys, and every GetItems path.
-        let root = rig.call("/", "GetValue", &()).await.unwrap();
-        let root: HashMap<String, OwnedValue> =
-            HashMap::try_from(root.body().deserialize::<OwnedValue>().unwrap()).unwrap();
+        let root = dict(&rig.call("/", "GetValue", &()).await.unwrap());
         assert!(root.contains_key("Dc/0/Voltage") && root.contains_key("DeviceInstance"));
         assert_eq!(root.len(), items.len());
-        let texts = rig.call("/", "GetText", &()).await.unwrap();
-        let texts: HashMap<String, OwnedValue> =
-            HashMap::try_from(texts.body().deserialize::<OwnedValue>().unwrap()).unwrap();
+        let texts = dict(&rig.call("/", "GetText", &()).await.unwrap());
         assert_eq!(Value::decode(&texts["Soc"]).unwrap(), Value::from("50.0%"));
 
         // Introspection lists the children of a node and the BusItem methods of a leaf.

@@ -3,29 +3,19 @@
 //! request), a battery whose protection opened leaves the limits, and a missing or corrupt
 //! memory never stops the daemon.
 
-mod common;
-
 use std::collections::HashMap;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use aggregate_shunts::publish::{MEMBERS_SETTING, SERVICE_NAME};
-use aggregate_shunts::sim::{FakeSettings, SettingsMode, ShuntSpec};
+use aggregate_shunts::publish::MEMBERS_SETTING;
+use aggregate_shunts::sim::ShuntSpec;
 use aggregate_shunts::status::Items;
 use aggregate_shunts::venus::Value;
-use common::*;
 use smol::stream::StreamExt;
 use zbus::zvariant::OwnedValue;
 use zbus::{MatchRule, MessageStream, message::Type};
 
-const SEC: Duration = Duration::from_secs(1);
-const BMS: &str = "DEVICE_MODE = virtual-bms\nMAX_CHARGE_VOLTAGE = 14.2\nMAX_CHARGE_CURRENT = 300\nMAX_DISCHARGE_CURRENT = 600\nBMS_HOLD_TIME = 0\n";
-
-fn text(i: &Items, p: &str) -> String {
-    i.get(p)
-        .and_then(|(v, _)| v.as_str().map(str::to_owned))
-        .unwrap_or_default()
-}
+use crate::harness::*;
 
 /// A member's field by its name, whatever its slot.
 fn member(i: &Items, name: &str, field: &str) -> Value {
@@ -34,18 +24,13 @@ fn member(i: &Items, name: &str, field: &str) -> Value {
         .map_or(Value::Invalid, |n| val(i, &format!("/Members/{n}/{field}")))
 }
 
-fn limits(ccl: f64, dcl: f64) -> impl Fn(&Items) -> bool {
-    move |i| {
-        close(num(i, "/Info/MaxChargeCurrent"), ccl, 0.05)
-            && close(num(i, "/Info/MaxDischargeCurrent"), dcl, 0.05)
-    }
-}
-
-fn spec(port: &str, instance: u32, name: &str) -> ShuntSpec {
-    ShuntSpec {
-        custom_name: name.into(),
-        ..ShuntSpec::new(port, instance, Some(200))
-    }
+/// The bank as the stand-in localsettings remembers it ("" if not at all).
+async fn remembered(rig: &Rig) -> String {
+    rig.settings()
+        .value(MEMBERS_SETTING)
+        .await
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
 }
 
 /// Counts liveness probes (`GetValue` on `/Connected`) per destination, through a bus monitor.
@@ -78,10 +63,7 @@ fn drain(stream: &mut MessageStream, counts: &mut HashMap<String, usize>) {
 #[test]
 fn quiet_members_stay_online_and_cost_one_probe_per_stale_timeout() {
     run(async {
-        let mut rig = Rig::new("quiet").await;
-        let _settings = FakeSettings::start(&rig.bus.address, SettingsMode::Normal)
-            .await
-            .unwrap();
+        let mut rig = Rig::with_settings("quiet").await;
         let _a = rig
             .shunt_spec(spec("ttyS5", 279, "Battery 1"), &battery(200.0, 70.0, -5.0))
             .await;
@@ -89,9 +71,9 @@ fn quiet_members_stay_online_and_cost_one_probe_per_stale_timeout() {
             .shunt_spec(spec("ttyS6", 280, "Battery 2"), &battery(200.0, 70.0, -5.0))
             .await;
         let (_mon, mut probes) = probe_counter(&rig).await;
-        let _d = rig.daemon(&format!(
-            "{BMS}BMS_RAMP_TIME = 0\nSTALE_TIMEOUT = 2\nOFFLINE_GRACE = 2\n"
-        ));
+        let _d = rig.bms_daemon(
+            "BMS_HOLD_TIME = 0\nBMS_RAMP_TIME = 0\nSTALE_TIMEOUT = 2\nOFFLINE_GRACE = 2\n",
+        );
         rig.until(10 * SEC, "full limits", limits(300.0, 600.0))
             .await;
         // Nothing is sent for 20 × STALE_TIMEOUT: both stay online, values valid, full limits.
@@ -208,16 +190,7 @@ struct Watch {
 
 impl Watch {
     async fn new(rig: &Rig) -> Watch {
-        let noc = MatchRule::builder()
-            .msg_type(Type::Signal)
-            .member("NameOwnerChanged")
-            .unwrap()
-            .arg(0, SERVICE_NAME)
-            .unwrap()
-            .build();
-        let owners = MessageStream::for_match_rule(noc, &rig.client, None)
-            .await
-            .unwrap();
+        let owners = rig.owner_changes().await;
         let ic = MatchRule::builder()
             .msg_type(Type::Signal)
             .member("ItemsChanged")
@@ -274,36 +247,26 @@ fn forget(rig: &Rig, target: &str) -> (bool, String) {
 #[test]
 fn the_bank_is_remembered_across_a_restart() {
     run(async {
-        let mut rig = Rig::new("remember").await;
-        let settings = FakeSettings::start(&rig.bus.address, SettingsMode::Normal)
-            .await
-            .unwrap();
+        let mut rig = Rig::with_settings("remember").await;
         let a = rig
             .shunt_spec(spec("ttyS5", 279, "Battery 1"), &battery(200.0, 70.0, -5.0))
             .await;
         let b = rig
             .shunt_spec(spec("ttyS6", 280, "Battery 2"), &battery(200.0, 70.0, -5.0))
             .await;
-        let cfg = format!("{BMS}BMS_RAMP_TIME = 3\nSTART_TIMEOUT = 2\n");
-        let mut d = rig.daemon(&cfg);
+        let cfg = "BMS_HOLD_TIME = 0\nBMS_RAMP_TIME = 3\nSTART_TIMEOUT = 2\n";
+        let mut d = rig.bms_daemon(cfg);
         rig.until(10 * SEC, "full limits", limits(300.0, 600.0))
             .await;
-        let stored = || async {
-            settings
-                .value(MEMBERS_SETTING)
-                .await
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_default()
-        };
         let deadline = Instant::now() + 3 * SEC;
-        while !(stored().await.contains("HQSIM00279")
-            && stored().await.contains("HQSIM00280")
-            && stored().await.contains("capacity=200"))
+        while !(remembered(&rig).await.contains("HQSIM00279")
+            && remembered(&rig).await.contains("HQSIM00280")
+            && remembered(&rig).await.contains("capacity=200"))
         {
             assert!(
                 Instant::now() < deadline,
                 "not remembered: {}",
-                stored().await
+                remembered(&rig).await
             );
             smol::Timer::after(SEC / 20).await;
         }
@@ -312,7 +275,7 @@ fn the_bank_is_remembered_across_a_restart() {
         // Battery 2 is gone while the daemon is down: from the first value on, half at most.
         b.stop().await.unwrap();
         let mut w = Watch::new(&rig).await;
-        let d2 = rig.daemon(&cfg);
+        let d2 = rig.bms_daemon(cfg);
         w.owners.next().await;
         let first = rig.items().await.unwrap();
         assert!(
@@ -406,16 +369,16 @@ fn the_bank_is_remembered_across_a_restart() {
         })
         .await;
         let deadline = Instant::now() + 3 * SEC;
-        while stored().await.contains("HQSIM00280") {
+        while remembered(&rig).await.contains("HQSIM00280") {
             assert!(
                 Instant::now() < deadline,
                 "still remembered: {}",
-                stored().await
+                remembered(&rig).await
             );
             smol::Timer::after(SEC / 20).await;
         }
         drop(d2);
-        let _d3 = rig.daemon(&cfg);
+        let _d3 = rig.bms_daemon(cfg);
         let i = rig
             .until(
                 10 * SEC,
@@ -431,17 +394,14 @@ fn the_bank_is_remembered_across_a_restart() {
 #[test]
 fn excluding_a_remembered_member_forgets_it() {
     run(async {
-        let mut rig = Rig::new("exclude-remembered").await;
-        let settings = FakeSettings::start(&rig.bus.address, SettingsMode::Normal)
-            .await
-            .unwrap();
-        settings.preset(MEMBERS_SETTING, Value::from("1;serial=HQOLD,service=com.victronenergy.battery.ttyS9,instance=290,name=Old,capacity=100,source=register")).await.unwrap();
+        let mut rig = Rig::with_settings("exclude-remembered").await;
+        rig.settings().preset(MEMBERS_SETTING, Value::from("1;serial=HQOLD,service=com.victronenergy.battery.ttyS9,instance=290,name=Old,capacity=100,source=register")).await.unwrap();
         let _a = rig
             .shunt_spec(spec("ttyS5", 279, "Battery 1"), &battery(200.0, 70.0, -5.0))
             .await;
-        let d = rig.daemon(&format!(
-            "{BMS}BMS_RAMP_TIME = 0\nEXCLUDE_SHUNTS = Old\nSTART_TIMEOUT = 2\n"
-        ));
+        let d = rig.bms_daemon(
+            "BMS_HOLD_TIME = 0\nBMS_RAMP_TIME = 0\nEXCLUDE_SHUNTS = Old\nSTART_TIMEOUT = 2\n",
+        );
         rig.until(10 * SEC, "full limits", limits(300.0, 600.0))
             .await;
         assert!(
@@ -451,12 +411,7 @@ fn excluding_a_remembered_member_forgets_it() {
             d.log_text()
         );
         let deadline = Instant::now() + 3 * SEC;
-        while settings
-            .value(MEMBERS_SETTING)
-            .await
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .is_some_and(|s| s.contains("HQOLD"))
-        {
+        while remembered(&rig).await.contains("HQOLD") {
             assert!(
                 Instant::now() < deadline,
                 "the excluded member is still remembered"
@@ -469,19 +424,14 @@ fn excluding_a_remembered_member_forgets_it() {
 #[test]
 fn a_battery_whose_protection_opened_leaves_the_limits() {
     run(async {
-        let mut rig = Rig::new("circuit").await;
-        let _settings = FakeSettings::start(&rig.bus.address, SettingsMode::Normal)
-            .await
-            .unwrap();
+        let mut rig = Rig::with_settings("circuit").await;
         let a = rig
             .shunt_spec(spec("ttyS5", 279, "Battery 1"), &battery(200.0, 60.0, 30.0))
             .await;
         let b = rig
             .shunt_spec(spec("ttyS6", 280, "Battery 2"), &battery(200.0, 60.0, 30.0))
             .await;
-        let d = rig.daemon(&format!(
-            "{BMS}OUT_OF_CIRCUIT_TIME = 3\nBMS_RAMP_TIME = 3\n"
-        ));
+        let d = rig.bms_daemon("BMS_HOLD_TIME = 0\nOUT_OF_CIRCUIT_TIME = 3\nBMS_RAMP_TIME = 3\n");
         rig.until(10 * SEC, "full limits, charging at 60 A", |i| {
             limits(300.0, 600.0)(i) && close(num(i, "/Dc/0/Current"), 60.0, 0.05)
         })
@@ -551,7 +501,7 @@ fn a_missing_or_corrupt_memory_never_stops_the_daemon() {
         let _a = rig
             .shunt_spec(spec("ttyS5", 279, "Battery 1"), &battery(200.0, 70.0, -5.0))
             .await;
-        let d = rig.daemon(&format!("{BMS}BMS_RAMP_TIME = 0\n"));
+        let d = rig.bms_daemon("BMS_HOLD_TIME = 0\nBMS_RAMP_TIME = 0\n");
         let i = rig
             .until(10 * SEC, "full limits", limits(300.0, 600.0))
             .await;
@@ -570,12 +520,9 @@ fn a_missing_or_corrupt_memory_never_stops_the_daemon() {
 
         // A corrupt stored value: the bad record is ignored with a warning, the good one kept,
         // and the memory is written back clean.
-        let mut rig = Rig::new("corrupt").await;
-        let settings = FakeSettings::start(&rig.bus.address, SettingsMode::Normal)
-            .await
-            .unwrap();
+        let mut rig = Rig::with_settings("corrupt").await;
         let good = "serial=HQGONE,service=com.victronenergy.battery.ttyS9,instance=290,name=Gone,capacity=200,source=register";
-        settings
+        rig.settings()
             .preset(
                 MEMBERS_SETTING,
                 Value::from(format!("1;%%%;{good};instance=x")),
@@ -585,7 +532,7 @@ fn a_missing_or_corrupt_memory_never_stops_the_daemon() {
         let _a = rig
             .shunt_spec(spec("ttyS5", 279, "Battery 1"), &battery(200.0, 70.0, -5.0))
             .await;
-        let d = rig.daemon(&format!("{BMS}BMS_RAMP_TIME = 0\nSTART_TIMEOUT = 1\n"));
+        let d = rig.bms_daemon("BMS_HOLD_TIME = 0\nBMS_RAMP_TIME = 0\nSTART_TIMEOUT = 1\n");
         let i = rig
             .until(
                 10 * SEC,
@@ -604,11 +551,7 @@ fn a_missing_or_corrupt_memory_never_stops_the_daemon() {
         );
         let deadline = Instant::now() + 3 * SEC;
         loop {
-            let s = settings
-                .value(MEMBERS_SETTING)
-                .await
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_default();
+            let s = remembered(&rig).await;
             if s.contains("HQGONE") && s.contains("HQSIM00279") && !s.contains("%%%") {
                 break;
             }
@@ -616,18 +559,15 @@ fn a_missing_or_corrupt_memory_never_stops_the_daemon() {
             smol::Timer::after(SEC / 20).await;
         }
         // A value of another kind altogether is refused whole, with a warning.
-        let mut rig = Rig::new("garbage").await;
-        let settings = FakeSettings::start(&rig.bus.address, SettingsMode::Normal)
-            .await
-            .unwrap();
-        settings
+        let mut rig = Rig::with_settings("garbage").await;
+        rig.settings()
             .preset(MEMBERS_SETTING, Value::from("<xml>not ours</xml>"))
             .await
             .unwrap();
         let _a = rig
             .shunt_spec(spec("ttyS5", 279, "Battery 1"), &battery(200.0, 70.0, -5.0))
             .await;
-        let d = rig.daemon(&format!("{BMS}BMS_RAMP_TIME = 0\n"));
+        let d = rig.bms_daemon("BMS_HOLD_TIME = 0\nBMS_RAMP_TIME = 0\n");
         rig.until(10 * SEC, "full limits", limits(300.0, 600.0))
             .await;
         assert!(d.log_text().contains("ignoring part of the remembered bank in /Settings/Devices/aggregate_shunts/Members: unknown format"), "{}", d.log_text());

@@ -1,0 +1,12 @@
+//! The integration tests, as one binary: each module a subject, each test on its own private
+//! dbus-daemon with the real daemon binary (see `harness`).
+
+mod harness;
+
+mod bms;
+mod contract;
+mod discovery;
+mod faults;
+mod membership;
+mod recordings;
+mod settings;
