@@ -206,7 +206,7 @@ pub fn sim_main(args: &[String]) {
             if let Some(s) = &shunts[i] {
                 // Alternates between -1.5 - i and -1 - i (the initial value), so every change
                 // moves the bank's current by 0.5 A.
-                let current = -1.0 - i as f64 - if k % 2 == 0 { 0.5 } else { 0.0 };
+                let current = -1.0 - i as f64 - if k.is_multiple_of(2) { 0.5 } else { 0.0 };
                 s.set([
                     ("/Dc/0/Current", Value::Double(current)),
                     (SENT_AT, Value::Double(wall_us())),
