@@ -303,6 +303,13 @@ impl Bank {
             .collect()
     }
 
+    /// The EXCLUDE_SHUNTS item that names this shunt (by name, instance, port, service or serial).
+    fn excluded(&self, service: &str, instance: u32, name: &str, serial: &str) -> Option<&Exclude> {
+        self.opts.exclude.iter().find(|e| {
+            e.matches(service, Some(instance), name) || (!serial.is_empty() && e.text == serial)
+        })
+    }
+
     fn free_slot(&self) -> usize {
         (0..)
             .find(|s| !self.members.iter().any(|m| m.slot == *s))
@@ -318,10 +325,7 @@ impl Bank {
             } else {
                 r.name.clone()
             };
-            if let Some(ex) = self.opts.exclude.iter().find(|e| {
-                e.matches(&r.service, Some(r.instance), &r.name)
-                    || (!r.serial.is_empty() && e.text == r.serial)
-            }) {
+            if let Some(ex) = self.excluded(&r.service, r.instance, &r.name, &r.serial) {
                 log::info!(
                     "remembered member {port_name} ({}, serial '{}') is excluded by EXCLUDE_SHUNTS item '{}': forgotten",
                     r.service,
@@ -393,15 +397,14 @@ impl Bank {
             }
             return fx;
         }
-        if let Some(ex) = self.opts.exclude.iter().find(|e| {
-            e.matches(service, Some(instance), &id.custom_name)
-                || (!id.serial.is_empty() && e.text == id.serial)
-        }) {
+        if let Some(ex) = self
+            .excluded(service, instance, &id.custom_name, &id.serial)
+            .map(|e| e.text.clone())
+        {
             if self.once.first(&format!("{service} excluded")) {
                 log::info!(
-                    "{service} (instance {instance}, '{}') excluded by EXCLUDE_SHUNTS item '{}'",
-                    id.custom_name,
-                    ex.text
+                    "{service} (instance {instance}, '{}') excluded by EXCLUDE_SHUNTS item '{ex}'",
+                    id.custom_name
                 );
             }
             return fx;

@@ -290,7 +290,9 @@ async fn build_service(
             .map_or(Value::Invalid, |(_, v)| v.clone());
         service.add(publish::spec_of(def), value).await?;
     }
-    service.add(publish::forget_spec(), Value::from("")).await?;
+    for spec in publish::forget_specs() {
+        service.add(spec, Value::from("")).await?;
+    }
     Ok(service)
 }
 
@@ -450,12 +452,21 @@ impl Daemon {
             }
             Input::Written(w) if w.path == paths::CUSTOM_NAME => self.rename(w.value),
             Input::Written(w) if w.path == paths::FORGET => {
-                let code = self.forget(&w.value);
+                let (code, outcome) = self.forget(&w.value);
+                if let Err(e) = self
+                    .service
+                    .update([(paths::FORGET_RESULT, Value::from(outcome))])
+                    .await
+                {
+                    log::warn!("could not publish {}: {e}", paths::FORGET_RESULT);
+                }
                 if let Some(tx) = w.verdict {
                     let _ = tx.try_send(code);
                 }
             }
-            Input::Written(_) | Input::Tick => {}
+            // Probes are due by time only: looked for once a second, not on every signal.
+            Input::Tick => self.probe(now),
+            Input::Written(_) => {}
             Input::Stop => return Some(Exit::Stopped),
         }
         None
@@ -465,16 +476,19 @@ impl Daemon {
         for (service, instance) in fx.read_capacity {
             let (conn, tx) = (self.conn.clone(), self.tx.clone());
             crate::rt::spawn(async move {
-                let read = vreg::battery_capacity(&conn, &service);
-                let read = async {
-                    crate::rt::timeout(CALL_TIMEOUT, read)
-                        .await
-                        .unwrap_or_else(|| Err(zbus::Error::Failure("no answer".into())))
+                let read =
+                    crate::rt::timeout(CALL_TIMEOUT, vreg::battery_capacity(&conn, &service)).await;
+                let capacity = match read {
+                    Some(Ok(capacity)) => capacity,
+                    Some(Err(e)) => {
+                        log::debug!("{service}: capacity register not readable: {e}");
+                        None
+                    }
+                    None => {
+                        log::debug!("{service}: capacity register not readable: no answer");
+                        None
+                    }
                 };
-                let capacity = read.await.unwrap_or_else(|e| {
-                    log::debug!("{service}: capacity register not readable: {e}");
-                    None
-                });
                 let _ = tx
                     .send(Input::Capacity {
                         service,
@@ -521,7 +535,7 @@ impl Daemon {
             return;
         };
         let text = memory::encode(&self.bank.memory());
-        if *saved == text || (saved.trim().is_empty() && self.bank.members().is_empty()) {
+        if *saved == text {
             return;
         }
         self.saved_memory = Some(text.clone());
@@ -538,22 +552,34 @@ impl Daemon {
         .detach();
     }
 
-    /// `forget` from the bus: the SetValue code (0 done, 2 refused, 1 not a text).
-    fn forget(&mut self, value: &Value) -> i32 {
+    /// `forget` from the bus: the SetValue code (0 done, 2 refused, 1 not a text) and what it
+    /// did, in words.
+    fn forget(&mut self, value: &Value) -> (i32, String) {
         let Some(target) = value.as_str() else {
-            return crate::venus::service::SET_READ_ONLY_OR_TYPE;
+            return (
+                crate::venus::service::SET_READ_ONLY_OR_TYPE,
+                "write a name, serial, device instance, port or 'all'".into(),
+            );
         };
         match self.bank.forget(target) {
+            Ok(names) if names.is_empty() => {
+                log::info!("forget '{target}': no member is offline, nothing to forget");
+                (SET_OK, "nothing to forget: every member is online".into())
+            }
             Ok(names) => {
-                if names.is_empty() {
-                    log::info!("forget '{target}': no member is offline, nothing to forget");
-                }
                 self.members_dirty = true;
-                SET_OK
+                (
+                    SET_OK,
+                    format!(
+                        "forgotten: {}; the bank now has {} member(s)",
+                        names.join(", "),
+                        self.bank.members().len()
+                    ),
+                )
             }
             Err(why) => {
                 log::warn!("forget '{target}' refused: {why}");
-                SET_REJECTED
+                (SET_REJECTED, why)
             }
         }
     }
@@ -618,7 +644,6 @@ impl Daemon {
         let now = Instant::now();
         // Estimates and presence can change the member list's values too.
         self.members_dirty |= self.bank.refresh(now);
-        self.probe(now);
         self.sync_member_slots().await?;
         let settings = Settings {
             total_capacity: self.cfg.total_capacity,

@@ -1,7 +1,7 @@
 //! The bank's memory: which batteries belong to it, kept in one localsettings string so that a
 //! member that does not come back after a restart still counts as missing (pure; no bus).
 //!
-//! Format, version 1: `1;` then one record per member separated by `;`, each a list of
+//! Format, version 1 (an empty bank is an empty text): `1;` then one record per member separated by `;`, each a list of
 //! `key=value` fields separated by `,`. Values are percent-encoded where they contain `%`, `;`,
 //! `,` or `=` (and control characters), so any custom name survives. Example:
 //! `1;serial=HQ2207ABCDE,service=com.victronenergy.battery.ttyS5,instance=279,name=House,capacity=200,source=register`.
@@ -65,8 +65,11 @@ fn source_word(s: CapacitySource) -> &'static str {
     }
 }
 
-/// The stored text for `records`.
+/// The stored text for `records`; an empty bank is an empty text (the setting's default).
 pub fn encode(records: &[Record]) -> String {
+    if records.is_empty() {
+        return String::new();
+    }
     let mut out = String::from(VERSION);
     for r in records {
         out.push(';');

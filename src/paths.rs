@@ -164,6 +164,9 @@ pub fn member_slot(path: &str, field: &str) -> Option<usize> {
 /// Our own writable path: a member's name, serial, device instance, service or port, or `all`,
 /// written here forgets that offline member (`dbus-aggregate-smartshunts forget`).
 pub const FORGET: &str = "/Members/Forget";
+/// Read-only: what the last write to [`FORGET`] did, or why it was refused (published before
+/// `SetValue` returns, so a client reads it right after its own write).
+pub const FORGET_RESULT: &str = "/Members/ForgetResult";
 
 // Identity (member and aggregate).
 pub const DEVICE_INSTANCE: &str = "/DeviceInstance";

@@ -113,9 +113,13 @@ pub fn computed(mode: DeviceMode) -> impl Iterator<Item = &'static Published> {
     paths::MEASUREMENTS.iter().chain(bms)
 }
 
-/// The momentary `forget` action: the owner decides whether a write is accepted.
-pub fn forget_spec() -> ItemSpec {
-    ItemSpec::new(paths::FORGET, Format::Plain, Access::Ask)
+/// The momentary `forget` action (the owner decides whether a write is accepted) and its
+/// outcome.
+pub fn forget_specs() -> [ItemSpec; 2] {
+    [
+        ItemSpec::new(paths::FORGET, Format::Plain, Access::Ask),
+        ItemSpec::new(paths::FORGET_RESULT, Format::Plain, Access::ReadOnly),
+    ]
 }
 
 const MEMBER_FIELDS: [(&str, Format); 7] = [

@@ -191,91 +191,40 @@ pub fn listed(agg: &Items) -> Vec<Listed> {
 }
 
 /// `forget NAME|INSTANCE|SERIAL|all`: asks the running daemon to forget an offline member
-/// (through the writable `/Members/Forget`, as `dbus -y` or MQTT would). Returns what happened,
-/// or why it was refused.
+/// (through the writable `/Members/Forget`, as `dbus -y` or MQTT would) and returns the
+/// daemon's own account of it (`/Members/ForgetResult`), as `Err` when it refused.
 pub async fn forget(conn: &Connection, target: &str) -> Result<String, String> {
-    let before = listed(&get_items(conn, SERVICE_NAME).await?);
-    let reply = conn
-        .call_method(
-            Some(SERVICE_NAME),
-            paths::FORGET,
-            Some(BUSITEM),
-            "SetValue",
-            &(Value::from(target).to_variant(),),
-        )
-        .await
-        .map_err(|e| format!("the aggregate did not take the request: {e}"))?;
-    let code: i32 = reply.body().deserialize().map_err(|e| e.to_string())?;
-    let port = |s: &str| s.rsplit('.').next().unwrap_or_default().to_owned();
-    let named: Vec<&Listed> = before
-        .iter()
-        .filter(|m| {
-            [
-                &m.name,
-                &m.serial,
-                &m.instance,
-                &m.service,
-                &port(&m.service),
-            ]
-            .iter()
-            .any(|f| f.as_str() == target)
-        })
-        .collect();
-    match code {
-        0 => {
-            // The verdict comes before the pass that publishes the new list: wait for it.
-            let gone_from = |after: &[Listed]| -> Vec<String> {
-                before
-                    .iter()
-                    .filter(|m| {
-                        !after
-                            .iter()
-                            .any(|a| a.serial == m.serial && a.service == m.service)
-                    })
-                    .map(|m| m.name.clone())
-                    .collect()
-            };
-            let deadline = std::time::Instant::now() + Duration::from_secs(2);
-            let mut after = listed(&get_items(conn, SERVICE_NAME).await?);
-            while gone_from(&after).is_empty()
-                && before.iter().any(|m| !m.state.starts_with("online"))
-                && std::time::Instant::now() < deadline
-            {
-                smol::Timer::after(Duration::from_millis(50)).await;
-                after = listed(&get_items(conn, SERVICE_NAME).await?);
-            }
-            let gone = gone_from(&after);
-            Ok(if gone.is_empty() {
-                "nothing to forget: every member is online".to_owned()
-            } else {
-                format!(
-                    "forgotten: {}; the bank now has {} member(s)",
-                    gone.join(", "),
-                    after.len()
+    let call = |path: &'static str, method: &'static str, body: Option<Value>| async move {
+        let reply = match body {
+            Some(v) => {
+                conn.call_method(
+                    Some(SERVICE_NAME),
+                    path,
+                    Some(BUSITEM),
+                    method,
+                    &(v.to_variant(),),
                 )
-            })
-        }
-        _ => Err(match named[..] {
-            [] if !target.eq_ignore_ascii_case("all") => {
-                let names: Vec<&str> = before.iter().map(|m| m.name.as_str()).collect();
-                format!(
-                    "no member is called '{target}' (members: {})",
-                    if names.is_empty() {
-                        "none".to_owned()
-                    } else {
-                        names.join(", ")
-                    }
-                )
+                .await
             }
-            [m] if m.state.starts_with("online") => format!(
-                "{} is online: only a member that is offline can be forgotten (to take it out of the bank, add it to EXCLUDE_SHUNTS)",
-                m.name
-            ),
-            [_, _, ..] => format!(
-                "'{target}' names {} members: use the serial or the device instance",
-                named.len()
-            ),
-            _ => format!("the aggregate refused to forget '{target}' (code {code}); see its log"),
-        }),
-    }
+            None => {
+                conn.call_method(Some(SERVICE_NAME), path, Some(BUSITEM), method, &())
+                    .await
+            }
+        };
+        reply.map_err(|e| format!("the aggregate did not take the request: {e}"))
+    };
+    let code: i32 = call(paths::FORGET, "SetValue", Some(Value::from(target)))
+        .await?
+        .body()
+        .deserialize()
+        .map_err(|e| e.to_string())?;
+    let outcome = call(paths::FORGET_RESULT, "GetValue", None).await?;
+    let outcome = outcome
+        .body()
+        .deserialize::<OwnedValue>()
+        .ok()
+        .and_then(|v| Value::decode(&v).ok())
+        .and_then(|v| v.as_str().map(str::to_owned));
+    let outcome = outcome.unwrap_or_else(|| format!("code {code}; see the aggregate's log"));
+    if code == 0 { Ok(outcome) } else { Err(outcome) }
 }
