@@ -47,57 +47,32 @@ fn pct(v: &mut [f64], p: f64) -> f64 {
 type Body = HashMap<String, HashMap<String, OwnedValue>>;
 
 fn number(body: &Body, path: &str) -> Option<f64> {
-    body.get(path)
-        .and_then(|e| e.get("Value"))
-        .and_then(|v| Value::decode(v).ok())
-        .and_then(|v| v.as_f64())
+    body.get(path).and_then(|e| e.get("Value")).and_then(|v| Value::decode(v).ok()).and_then(|v| v.as_f64())
 }
 
 async fn measure(n: usize) -> Row {
     let bus = PrivateBus::start("bench").expect("dbus-daemon");
-    let mut sim = SimChild::spawn(
-        &bus.address,
-        &[n.to_string(), RATE.to_string(), SECONDS.to_string()],
-    );
+    let mut sim = SimChild::spawn(&bus.address, &[n.to_string(), RATE.to_string(), SECONDS.to_string()]);
     sim.expect("READY", Duration::from_secs(30));
     let client = sim::connect(&bus.address).await.expect("client");
-    let rule = MatchRule::builder()
-        .msg_type(Type::Signal)
-        .interface("com.victronenergy.BusItem")
-        .unwrap()
-        .member("ItemsChanged")
-        .unwrap()
-        .build();
-    let mut stream = MessageStream::for_match_rule(rule, &client, Some(1 << 20))
-        .await
-        .expect("match");
+    let rule = MatchRule::builder().msg_type(Type::Signal).interface("com.victronenergy.BusItem").unwrap().member("ItemsChanged").unwrap().build();
+    let mut stream = MessageStream::for_match_rule(rule, &client, Some(1 << 20)).await.expect("match");
 
     // Startup: process start to the name on the bus with a full GetItems.
     let t0 = Instant::now();
     let mut daemon = spawn_daemon(&bus.address, bus.dir(), "");
     loop {
         if let Ok(items) = get_items(&client, SERVICE_NAME).await {
-            if items
-                .get("/System/NrOfModulesOnline")
-                .and_then(|(v, _)| v.as_u32())
-                == Some(n as u32)
-            {
+            if items.get("/System/NrOfModulesOnline").and_then(|(v, _)| v.as_u32()) == Some(n as u32) {
                 break;
             }
         }
         smol::Timer::after(Duration::from_millis(2)).await;
-        assert!(
-            t0.elapsed() < Duration::from_secs(30),
-            "daemon did not start"
-        );
+        assert!(t0.elapsed() < Duration::from_secs(30), "daemon did not start");
     }
     let startup_ms = t0.elapsed().as_secs_f64() * 1000.0;
     let dbus = zbus::fdo::DBusProxy::new(&client).await.expect("dbus");
-    let owner = dbus
-        .get_name_owner(SERVICE_NAME.try_into().expect("name"))
-        .await
-        .expect("owner")
-        .to_string();
+    let owner = dbus.get_name_owner(SERVICE_NAME.try_into().expect("name")).await.expect("owner").to_string();
     let pid = daemon.id();
 
     // Settle, drop what arrived so far.
@@ -121,11 +96,7 @@ async fn measure(n: usize) -> Row {
             continue;
         };
         let now = wall_us();
-        let sender = msg
-            .header()
-            .sender()
-            .map(|s| s.to_string())
-            .unwrap_or_default();
+        let sender = msg.header().sender().map(|s| s.to_string()).unwrap_or_default();
         let Ok(body) = msg.body().deserialize::<Body>() else {
             continue;
         };
@@ -138,9 +109,7 @@ async fn measure(n: usize) -> Row {
                     }
                 }
             }
-        } else if let (Some(sent), Some(c)) =
-            (number(&body, SENT_AT), number(&body, "/Dc/0/Current"))
-        {
+        } else if let (Some(sent), Some(c)) = (number(&body, SENT_AT), number(&body, "/Dc/0/Current")) {
             bus_hop.push((now - sent) / 1000.0);
             // c is -1 - i or -1.5 - i for shunt i (see sim_main).
             let i = (-c - 1.0).floor() as usize;
@@ -151,12 +120,7 @@ async fn measure(n: usize) -> Row {
             pending.push(((sum * 10.0).round() / 10.0, sent));
         }
     }
-    let sent: u64 = sim
-        .expect("SENT", Duration::from_secs(5))
-        .split_whitespace()
-        .next()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
+    let sent: u64 = sim.expect("SENT", Duration::from_secs(5)).split_whitespace().next().and_then(|s| s.parse().ok()).unwrap_or(0);
     let cpu1 = cpu_ms(pid);
 
     // All inputs constant: count what the aggregate still sends.
@@ -201,10 +165,7 @@ fn main() {
         sim_main(&args[pos + 1..]);
         return;
     }
-    println!(
-        "end-to-end benchmark: {} changes/s per shunt for {SECONDS} s, release build",
-        RATE
-    );
+    println!("end-to-end benchmark: {} changes/s per shunt for {SECONDS} s, release build", RATE);
     println!("machine: {}\n", machine());
     let mut rows = Vec::new();
     for n in [1, 4, 16] {
@@ -215,16 +176,8 @@ fn main() {
     );
     println!("|---|---|---|---|---|---|---|---|---|---|");
     for mut r in rows {
-        let t = (
-            pct(&mut r.total, 0.5),
-            pct(&mut r.total, 0.99),
-            pct(&mut r.total, 1.0),
-        );
-        let b = (
-            pct(&mut r.bus, 0.5),
-            pct(&mut r.bus, 0.99),
-            pct(&mut r.bus, 1.0),
-        );
+        let t = (pct(&mut r.total, 0.5), pct(&mut r.total, 0.99), pct(&mut r.total, 1.0));
+        let b = (pct(&mut r.bus, 0.5), pct(&mut r.bus, 0.99), pct(&mut r.bus, 1.0));
         println!(
             "| {} | {} | {:.2} / {:.2} / {:.2} | {:.2} / {:.2} / {:.2} | {:.1} | {:.1} | {:.2} | {:.1} | {:.1} | {:.0} |",
             r.n,
@@ -243,10 +196,7 @@ fn main() {
             r.startup_ms
         );
         if r.unmatched > 0 {
-            println!(
-                "  ({} member changes at the end had not appeared in the aggregate when the window closed)",
-                r.unmatched
-            );
+            println!("  ({} member changes at the end had not appeared in the aggregate when the window closed)", r.unmatched);
         }
     }
 }

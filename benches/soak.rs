@@ -23,39 +23,21 @@ fn main() {
         sim_main(&args[pos + 1..]);
         return;
     }
-    let seconds: u64 = std::env::var("SOAK_SECONDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(600);
-    println!(
-        "soak: {SHUNTS} shunts x {RATE} changes/s, one leave+rejoin every {CHURN_MS} ms, {seconds} s"
-    );
+    let seconds: u64 = std::env::var("SOAK_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(600);
+    println!("soak: {SHUNTS} shunts x {RATE} changes/s, one leave+rejoin every {CHURN_MS} ms, {seconds} s");
     println!("machine: {}\n", machine());
     aggregate_shunts::rt::block_on(async {
         let bus = PrivateBus::start("soak").expect("dbus-daemon");
-        let mut sim = SimChild::spawn(
-            &bus.address,
-            &[
-                SHUNTS.to_string(),
-                RATE.to_string(),
-                seconds.to_string(),
-                CHURN_MS.to_string(),
-            ],
-        );
+        let mut sim = SimChild::spawn(&bus.address, &[SHUNTS.to_string(), RATE.to_string(), seconds.to_string(), CHURN_MS.to_string()]);
         sim.expect("READY", Duration::from_secs(30));
         let client = sim::connect(&bus.address).await.expect("client");
         let mut daemon = spawn_daemon(&bus.address, bus.dir(), "OFFLINE_GRACE = 2\n");
         let pid = daemon.id();
         let t0 = Instant::now();
-        while get_items(&client, SERVICE_NAME).await.ok().and_then(|i| {
-            i.get("/System/NrOfModulesOnline")
-                .and_then(|(v, _)| v.as_u32())
-        }) != Some(SHUNTS as u32)
+        while get_items(&client, SERVICE_NAME).await.ok().and_then(|i| i.get("/System/NrOfModulesOnline").and_then(|(v, _)| v.as_u32()))
+            != Some(SHUNTS as u32)
         {
-            assert!(
-                t0.elapsed() < Duration::from_secs(30),
-                "daemon did not start"
-            );
+            assert!(t0.elapsed() < Duration::from_secs(30), "daemon did not start");
             smol::Timer::after(Duration::from_millis(20)).await;
         }
         sim.go();
@@ -72,25 +54,15 @@ fn main() {
             println!(
                 "| {:.0} | {rss:.0} | {fds} | {cpu:.1} | {} |",
                 start.elapsed().as_secs_f64(),
-                if answered {
-                    format!("{ms:.1}")
-                } else {
-                    "no answer".into()
-                }
+                if answered { format!("{ms:.1}") } else { "no answer".into() }
             );
             samples.push((rss, fds));
         }
         let done = sim.expect("SENT", Duration::from_secs(30));
-        let mut parts = done
-            .split_whitespace()
-            .map(|s| s.parse::<u64>().unwrap_or(0));
+        let mut parts = done.split_whitespace().map(|s| s.parse::<u64>().unwrap_or(0));
         let (sent, churned) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
         // Growth from the first sample after warm-up to the last.
-        let first = samples
-            .get(1)
-            .or(samples.first())
-            .copied()
-            .unwrap_or_default();
+        let first = samples.get(1).or(samples.first()).copied().unwrap_or_default();
         let last = samples.last().copied().unwrap_or_default();
         println!("\nmember changes: {sent}, leave+rejoin cycles: {churned}");
         println!(

@@ -144,20 +144,12 @@ pub fn apply(rule: Rule, values: &[(Option<f64>, f64)]) -> Option<f64> {
 /// Weights for capacity-weighted means: the members' capacities; equal weights when none is
 /// known; a member of unknown capacity among known ones weighs the mean known capacity.
 pub fn weights(capacities: &[Option<f64>]) -> Vec<f64> {
-    let known: Vec<f64> = capacities
-        .iter()
-        .flatten()
-        .copied()
-        .filter(|c| *c > 0.0)
-        .collect();
+    let known: Vec<f64> = capacities.iter().flatten().copied().filter(|c| *c > 0.0).collect();
     if known.is_empty() {
         return vec![1.0; capacities.len()];
     }
     let mean = known.iter().sum::<f64>() / known.len() as f64;
-    capacities
-        .iter()
-        .map(|c| c.filter(|c| *c > 0.0).unwrap_or(mean))
-        .collect()
+    capacities.iter().map(|c| c.filter(|c| *c > 0.0).unwrap_or(mean)).collect()
 }
 
 /// The bank voltage: the mean; the lowest member while any member raises LowVoltage, the
@@ -198,8 +190,7 @@ fn min_max_mean(xs: &[f64]) -> Option<(f64, f64, f64)> {
 /// while charging or idle (|current| below 0.05 A, the published resolution).
 pub fn time_to_go(remaining_ah: Option<f64>, current: Option<f64>) -> Option<f64> {
     let (remaining, current) = (remaining_ah?, current?);
-    (current < -0.05 && remaining >= 0.0)
-        .then(|| (remaining / -current * 3600.0).min(TIME_TO_GO_MAX))
+    (current < -0.05 && remaining >= 0.0).then(|| (remaining / -current * 3600.0).min(TIME_TO_GO_MAX))
 }
 
 /// Estimates a member's capacity from its consumed Ah and SoC, only while the SoC is between
@@ -216,19 +207,11 @@ pub fn estimate_capacity(consumed_ah: Option<f64>, soc: Option<f64>) -> Option<f
 /// known, by count otherwise. 0 when the bank has no members.
 pub fn present_share(members: &[Member]) -> f64 {
     let share = |m: &Member| if m.counts() { 1.0 } else { 0.0 };
-    let caps: Option<Vec<f64>> = members
-        .iter()
-        .map(|m| m.capacity.filter(|c| *c > 0.0))
-        .collect();
+    let caps: Option<Vec<f64>> = members.iter().map(|m| m.capacity.filter(|c| *c > 0.0)).collect();
     match caps {
         Some(caps) if !caps.is_empty() => {
             let total: f64 = caps.iter().sum();
-            members
-                .iter()
-                .zip(&caps)
-                .map(|(m, c)| share(m) * c)
-                .sum::<f64>()
-                / total
+            members.iter().zip(&caps).map(|(m, c)| share(m) * c).sum::<f64>() / total
         }
         _ if members.is_empty() => 0.0,
         _ => members.iter().map(share).sum::<f64>() / members.len() as f64,
@@ -241,72 +224,28 @@ pub fn installed_capacity(members: &[Member], total_override: Option<f64>) -> Op
     if let Some(total) = total_override {
         return Some(total * present_share(members));
     }
-    members
-        .iter()
-        .filter(|m| m.counts())
-        .map(|m| m.capacity.filter(|c| *c > 0.0))
-        .sum()
+    members.iter().filter(|m| m.counts()).map(|m| m.capacity.filter(|c| *c > 0.0)).sum()
 }
 
 /// All measurement values of the bank.
 pub fn compute(members: &[Member], s: &Settings) -> Outputs {
-    let online = members
-        .iter()
-        .filter(|m| m.presence == Presence::Online)
-        .count();
-    let lost = members
-        .iter()
-        .filter(|m| m.presence == Presence::Lost)
-        .count();
-    let counted: Vec<&Member> = if online > 0 {
-        members.iter().filter(|m| m.counts()).collect()
-    } else {
-        Vec::new()
-    };
+    let online = members.iter().filter(|m| m.presence == Presence::Online).count();
+    let lost = members.iter().filter(|m| m.presence == Presence::Lost).count();
+    let counted: Vec<&Member> = if online > 0 { members.iter().filter(|m| m.counts()).collect() } else { Vec::new() };
     let w = weights(&counted.iter().map(|m| m.capacity).collect::<Vec<_>>());
-    let column = |q: Q| -> Vec<(Option<f64>, f64)> {
-        counted
-            .iter()
-            .zip(&w)
-            .map(|(m, w)| (m.get(q), *w))
-            .collect()
-    };
+    let column = |q: Q| -> Vec<(Option<f64>, f64)> { counted.iter().zip(&w).map(|(m, w)| (m.get(q), *w)).collect() };
     let reported = |q: Q| -> Vec<f64> { counted.iter().filter_map(|m| m.get(q)).collect() };
     let any_alarm = |q: Q| counted.iter().any(|m| m.get(q).is_some_and(|a| a > 0.0));
 
     let current = apply(Rule::Sum, &column(Q::Current));
-    let power = apply(
-        Rule::Sum,
-        &counted
-            .iter()
-            .map(|m| (member_power(m), 1.0))
-            .collect::<Vec<_>>(),
-    );
+    let power = apply(Rule::Sum, &counted.iter().map(|m| (member_power(m), 1.0)).collect::<Vec<_>>());
     let soc = apply(Rule::WeightedMean, &column(Q::Soc)).map(|s| s.clamp(0.0, 100.0));
-    let installed = if counted.is_empty() {
-        None
-    } else {
-        installed_capacity(members, s.total_capacity)
-    };
+    let installed = if counted.is_empty() { None } else { installed_capacity(members, s.total_capacity) };
     let remaining = installed.zip(soc).map(|(c, soc)| c * soc / 100.0);
-    let voltage = bank_voltage(
-        &reported(Q::Voltage),
-        any_alarm(Q::AlarmLowVoltage),
-        any_alarm(Q::AlarmHighVoltage),
-    );
-    let temperature = bank_temperature(
-        &reported(Q::Temperature),
-        s.temp_cold_danger,
-        s.temp_hot_danger,
-    );
-    let with_starter: Vec<&&Member> = counted
-        .iter()
-        .filter(|m| m.get(Q::HasStarterVoltage) == Some(1.0))
-        .collect();
-    let starter = with_starter
-        .iter()
-        .filter_map(|m| m.get(Q::StarterVoltage))
-        .reduce(f64::min);
+    let voltage = bank_voltage(&reported(Q::Voltage), any_alarm(Q::AlarmLowVoltage), any_alarm(Q::AlarmHighVoltage));
+    let temperature = bank_temperature(&reported(Q::Temperature), s.temp_cold_danger, s.temp_hot_danger);
+    let with_starter: Vec<&&Member> = counted.iter().filter(|m| m.get(Q::HasStarterVoltage) == Some(1.0)).collect();
+    let starter = with_starter.iter().filter_map(|m| m.get(Q::StarterVoltage)).reduce(f64::min);
     let has = |b: bool| (!counted.is_empty()).then_some(if b { 1.0 } else { 0.0 });
 
     let mut out: Outputs = vec![
@@ -320,44 +259,22 @@ pub fn compute(members: &[Member], s: &Settings) -> Outputs {
         (paths::SOC, soc),
         (paths::CONSUMED_AH, apply(Rule::Sum, &column(Q::ConsumedAh))),
         // From the current at its published resolution, so noise below 0.1 A moves nothing.
-        (
-            paths::TIME_TO_GO,
-            time_to_go(remaining, current.map(|c| (c * 10.0).round() / 10.0)),
-        ),
+        (paths::TIME_TO_GO, time_to_go(remaining, current.map(|c| (c * 10.0).round() / 10.0))),
         (paths::CAPACITY, remaining),
         (paths::INSTALLED_CAPACITY, installed),
         (paths::HAS_TEMPERATURE, has(temperature.is_some())),
         (paths::HAS_STARTER_VOLTAGE, has(!with_starter.is_empty())),
         (paths::HAS_MID_VOLTAGE, has(false)),
         (paths::MODULES_ONLINE, Some(online as f64)),
-        (
-            paths::MODULES_OFFLINE,
-            Some((members.len() - online) as f64),
-        ),
-        (
-            paths::ALARM_MEMBER_LOST,
-            Some(if lost > 0 { 1.0 } else { 0.0 }),
-        ),
+        (paths::MODULES_OFFLINE, Some((members.len() - online) as f64)),
+        (paths::ALARM_MEMBER_LOST, Some(if lost > 0 { 1.0 } else { 0.0 })),
     ];
-    out.extend(
-        ALARMS
-            .iter()
-            .map(|q| (q.path(), apply(Rule::Worst, &column(*q)))),
-    );
+    out.extend(ALARMS.iter().map(|q| (q.path(), apply(Rule::Worst, &column(*q)))));
     for (q, rule) in HISTORY {
-        let starter_only = matches!(
-            q,
-            Q::HistMinimumStarterVoltage | Q::HistMaximumStarterVoltage
-        );
+        let starter_only = matches!(q, Q::HistMinimumStarterVoltage | Q::HistMaximumStarterVoltage);
         let value = if starter_only {
             // Members without a starter battery report 0 V there; only real ones count.
-            apply(
-                *rule,
-                &with_starter
-                    .iter()
-                    .map(|m| (m.get(*q), 1.0))
-                    .collect::<Vec<_>>(),
-            )
+            apply(*rule, &with_starter.iter().map(|m| (m.get(*q), 1.0)).collect::<Vec<_>>())
         } else {
             apply(*rule, &column(*q))
         };
@@ -368,8 +285,7 @@ pub fn compute(members: &[Member], s: &Settings) -> Outputs {
 
 /// A member's power: its own, or V×I when it publishes none.
 fn member_power(m: &Member) -> Option<f64> {
-    m.get(Q::Power)
-        .or_else(|| Some(m.get(Q::Voltage)? * m.get(Q::Current)?))
+    m.get(Q::Power).or_else(|| Some(m.get(Q::Voltage)? * m.get(Q::Current)?))
 }
 
 #[cfg(test)]

@@ -47,8 +47,7 @@ pub fn probe_timeout(stale: Duration) -> Duration {
 /// further IP65/IP67 variants listed in Victron's VE.Direct table (0xA38C-0xA38E,
 /// 0xC031-0xC037). A ProductName starting with "SmartShunt" is accepted too.
 pub fn is_smartshunt(product_id: Option<u32>, product_name: &str) -> bool {
-    matches!(product_id, Some(0xA389..=0xA38E | 0xC030..=0xC037))
-        || product_name.starts_with("SmartShunt")
+    matches!(product_id, Some(0xA389..=0xA38E | 0xC030..=0xC037)) || product_name.starts_with("SmartShunt")
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -120,11 +119,7 @@ impl Shunt {
     }
 
     fn set_custom_name(&mut self, name: String) {
-        self.display = if name.trim().is_empty() {
-            format!("Shunt {}", self.instance)
-        } else {
-            name.clone()
-        };
+        self.display = if name.trim().is_empty() { format!("Shunt {}", self.instance) } else { name.clone() };
         self.custom_name = name;
     }
 
@@ -140,14 +135,7 @@ impl Shunt {
     /// Whether `target` (the `forget` argument) names this member.
     fn is_called(&self, target: &str) -> bool {
         let port = self.service.rsplit('.').next().unwrap_or_default();
-        [
-            self.display.as_str(),
-            self.custom_name.as_str(),
-            self.serial.as_str(),
-            self.service.as_str(),
-            port,
-        ]
-        .contains(&target)
+        [self.display.as_str(), self.custom_name.as_str(), self.serial.as_str(), self.service.as_str(), port].contains(&target)
             || self.instance.to_string() == target
     }
 
@@ -157,10 +145,7 @@ impl Shunt {
         } else if self.get(Q::Connected) == Some(0.0) {
             Some("reports /Connected = 0".into())
         } else if self.unanswered {
-            Some(format!(
-                "did not answer a liveness probe within {:.0} s",
-                probe_timeout.as_secs_f64()
-            ))
+            Some(format!("did not answer a liveness probe within {:.0} s", probe_timeout.as_secs_f64()))
         } else {
             None
         }
@@ -245,14 +230,7 @@ fn identity(items: &[(String, Decoded)]) -> Identity {
     id
 }
 
-fn new_shunt(
-    service: &str,
-    instance: u32,
-    serial: String,
-    product_name: String,
-    slot: usize,
-    now: Instant,
-) -> Shunt {
+fn new_shunt(service: &str, instance: u32, serial: String, product_name: String, slot: usize, now: Instant) -> Shunt {
     Shunt {
         service: service.to_owned(),
         instance,
@@ -278,11 +256,7 @@ fn new_shunt(
 
 impl Bank {
     pub fn new(opts: Options) -> Bank {
-        Bank {
-            opts,
-            members: Vec::new(),
-            once: LogOnce::default(),
-        }
+        Bank { opts, members: Vec::new(), once: LogOnce::default() }
     }
 
     pub fn members(&self) -> &[Shunt] {
@@ -305,26 +279,18 @@ impl Bank {
 
     /// The EXCLUDE_SHUNTS item that names this shunt (by name, instance, port, service or serial).
     fn excluded(&self, service: &str, instance: u32, name: &str, serial: &str) -> Option<&Exclude> {
-        self.opts.exclude.iter().find(|e| {
-            e.matches(service, Some(instance), name) || (!serial.is_empty() && e.text == serial)
-        })
+        self.opts.exclude.iter().find(|e| e.matches(service, Some(instance), name) || (!serial.is_empty() && e.text == serial))
     }
 
     fn free_slot(&self) -> usize {
-        (0..)
-            .find(|s| !self.members.iter().any(|m| m.slot == *s))
-            .unwrap_or(self.members.len())
+        (0..).find(|s| !self.members.iter().any(|m| m.slot == *s)).unwrap_or(self.members.len())
     }
 
     /// Adds the members remembered from before a restart: each counts as lost (missing) until
     /// it is on the bus again. A remembered member that EXCLUDE_SHUNTS now names is forgotten.
     pub fn remember(&mut self, records: Vec<Record>, now: Instant) {
         for r in records {
-            let port_name = if r.name.trim().is_empty() {
-                format!("Shunt {}", r.instance)
-            } else {
-                r.name.clone()
-            };
+            let port_name = if r.name.trim().is_empty() { format!("Shunt {}", r.instance) } else { r.name.clone() };
             if let Some(ex) = self.excluded(&r.service, r.instance, &r.name, &r.serial) {
                 log::info!(
                     "remembered member {port_name} ({}, serial '{}') is excluded by EXCLUDE_SHUNTS item '{}': forgotten",
@@ -336,21 +302,11 @@ impl Bank {
             }
             if self.members.iter().any(|m| {
                 (!r.serial.is_empty() && m.serial == r.serial)
-                    || (r.serial.is_empty()
-                        && m.serial.is_empty()
-                        && m.service == r.service
-                        && m.instance == r.instance)
+                    || (r.serial.is_empty() && m.serial.is_empty() && m.service == r.service && m.instance == r.instance)
             }) {
                 continue; // a duplicate record
             }
-            let mut m = new_shunt(
-                &r.service,
-                r.instance,
-                r.serial,
-                String::new(),
-                self.free_slot(),
-                now,
-            );
+            let mut m = new_shunt(&r.service, r.instance, r.serial, String::new(), self.free_slot(), now);
             m.set_custom_name(r.name);
             m.capacity = r.capacity;
             m.capacity_source = r.source;
@@ -369,12 +325,7 @@ impl Bank {
     }
 
     /// A service appeared (or reappeared) and was scanned.
-    pub fn on_appeared(
-        &mut self,
-        service: &str,
-        items: &[(String, Decoded)],
-        now: Instant,
-    ) -> Effects {
+    pub fn on_appeared(&mut self, service: &str, items: &[(String, Decoded)], now: Instant) -> Effects {
         let mut fx = Effects::default();
         let id = identity(items);
         let Some(instance) = id.instance else {
@@ -389,44 +340,25 @@ impl Bank {
         }
         if !is_smartshunt(id.product_id, &id.product_name) {
             if self.once.first(&format!("{service} notshunt")) {
-                log::info!(
-                    "{service} ignored: not a SmartShunt (ProductId {:?}, '{}')",
-                    id.product_id.map(|p| format!("0x{p:X}")),
-                    id.product_name
-                );
+                log::info!("{service} ignored: not a SmartShunt (ProductId {:?}, '{}')", id.product_id.map(|p| format!("0x{p:X}")), id.product_name);
             }
             return fx;
         }
-        if let Some(ex) = self
-            .excluded(service, instance, &id.custom_name, &id.serial)
-            .map(|e| e.text.clone())
-        {
+        if let Some(ex) = self.excluded(service, instance, &id.custom_name, &id.serial).map(|e| e.text.clone()) {
             if self.once.first(&format!("{service} excluded")) {
-                log::info!(
-                    "{service} (instance {instance}, '{}') excluded by EXCLUDE_SHUNTS item '{ex}'",
-                    id.custom_name
-                );
+                log::info!("{service} (instance {instance}, '{}') excluded by EXCLUDE_SHUNTS item '{ex}'", id.custom_name);
             }
             return fx;
         }
         let existing = if id.serial.is_empty() {
             // No serial: the same service under a new device instance is the same port
             // renumbered, so the old record goes and the new identity joins.
-            if let Some(pos) = self
-                .members
-                .iter()
-                .position(|m| m.serial.is_empty() && m.service == service && m.instance != instance)
-            {
+            if let Some(pos) = self.members.iter().position(|m| m.serial.is_empty() && m.service == service && m.instance != instance) {
                 let old = self.members.remove(pos);
-                log::info!(
-                    "{service} came back as instance {instance} (was {}); the old record is dropped",
-                    old.instance
-                );
+                log::info!("{service} came back as instance {instance} (was {}); the old record is dropped", old.instance);
                 fx.members_changed = true;
             }
-            self.members
-                .iter()
-                .position(|m| m.serial.is_empty() && m.service == service && m.instance == instance)
+            self.members.iter().position(|m| m.serial.is_empty() && m.service == service && m.instance == instance)
         } else {
             self.members.iter().position(|m| m.serial == id.serial)
         };
@@ -448,11 +380,7 @@ impl Bank {
         match existing {
             Some(idx) => {
                 let m = &mut self.members[idx];
-                let was = if m.missing() {
-                    "remembered, now"
-                } else {
-                    "back"
-                };
+                let was = if m.missing() { "remembered, now" } else { "back" };
                 if m.service != service || m.instance != instance {
                     log::info!(
                         "{} (serial '{}') is {was} on {service} as instance {instance} (was {}, instance {}): same battery, same record",
@@ -464,10 +392,7 @@ impl Bank {
                     m.service = service.to_owned();
                     m.instance = instance;
                 } else {
-                    log::info!(
-                        "{} ({service}, instance {instance}) is {was} on the bus",
-                        m.name()
-                    );
+                    log::info!("{} ({service}, instance {instance}) is {was} on the bus", m.name());
                 }
                 m.values = values;
                 m.on_bus = true;
@@ -483,22 +408,10 @@ impl Bank {
                 }
             }
             None => {
-                let mut m = new_shunt(
-                    service,
-                    instance,
-                    id.serial,
-                    id.product_name,
-                    self.free_slot(),
-                    now,
-                );
+                let mut m = new_shunt(service, instance, id.serial, id.product_name, self.free_slot(), now);
                 m.values = values;
                 m.set_custom_name(id.custom_name);
-                log::info!(
-                    "{} ({service}, instance {instance}, {}, serial '{}') joined the bank",
-                    m.name(),
-                    m.product_name,
-                    m.serial
-                );
+                log::info!("{} ({service}, instance {instance}, {}, serial '{}') joined the bank", m.name(), m.product_name, m.serial);
                 self.members.push(m);
                 self.members.sort_by_key(|m| m.slot);
             }
@@ -512,11 +425,7 @@ impl Bank {
     /// Values of a live service changed. Services that are not members are ignored. Returns
     /// true when the member's name changed.
     pub fn on_changed(&mut self, service: &str, items: &[(String, Decoded)], now: Instant) -> bool {
-        let Some(idx) = self
-            .members
-            .iter()
-            .position(|m| m.on_bus && m.service == service)
-        else {
+        let Some(idx) = self.members.iter().position(|m| m.on_bus && m.service == service) else {
             return false;
         };
         let mut values = self.members[idx].values;
@@ -543,10 +452,7 @@ impl Bank {
             let Some(q) = Q::of_path(path) else { continue };
             let number = match v {
                 Ok(Value::Invalid) => Ok(None),
-                Ok(Value::Text(t)) => Err(format!(
-                    "text '{}' where a number belongs",
-                    t.chars().take(40).collect::<String>()
-                )),
+                Ok(Value::Text(t)) => Err(format!("text '{}' where a number belongs", t.chars().take(40).collect::<String>())),
                 Ok(v) => match v.as_f64() {
                     Some(x) if x.abs() > MAX_READING => Err(format!("{x} is out of range")),
                     n => Ok(n),
@@ -557,9 +463,7 @@ impl Bank {
                 Ok(n) => values[q as usize] = n,
                 Err(why) => {
                     if self.once.first(&format!("{service} {path}")) {
-                        log::warn!(
-                            "{service}: ignoring a bad value on {path} ({why}); further ones are not logged"
-                        );
+                        log::warn!("{service}: ignoring a bad value on {path} ({why}); further ones are not logged");
                     }
                 }
             }
@@ -568,11 +472,7 @@ impl Bank {
 
     /// The service left the bus.
     pub fn on_vanished(&mut self, service: &str) {
-        if let Some(m) = self
-            .members
-            .iter_mut()
-            .find(|m| m.on_bus && m.service == service)
-        {
+        if let Some(m) = self.members.iter_mut().find(|m| m.on_bus && m.service == service) {
             m.on_bus = false;
         }
     }
@@ -596,11 +496,7 @@ impl Bank {
 
     /// The answer (or silence) of a liveness probe.
     pub fn on_probe(&mut self, service: &str, result: ProbeResult, now: Instant) {
-        let Some(m) = self
-            .members
-            .iter_mut()
-            .find(|m| m.on_bus && m.service == service && m.probing)
-        else {
+        let Some(m) = self.members.iter_mut().find(|m| m.on_bus && m.service == service && m.probing) else {
             return;
         };
         m.probing = false;
@@ -618,11 +514,7 @@ impl Bank {
     /// The capacity register read finished: `Some(Ah)`, or `None` when the device has no usable
     /// register (a remembered capacity stays; else the estimate from SoC takes over).
     pub fn set_capacity(&mut self, service: &str, instance: u32, capacity: Option<f64>) {
-        let Some(m) = self
-            .members
-            .iter_mut()
-            .find(|m| m.service == service && m.instance == instance)
-        else {
+        let Some(m) = self.members.iter_mut().find(|m| m.service == service && m.instance == instance) else {
             return;
         };
         match capacity {
@@ -633,10 +525,7 @@ impl Bank {
             }
             None if m.capacity_source == CapacitySource::Reading => {
                 m.capacity_source = CapacitySource::Unknown;
-                log::info!(
-                    "{}: no capacity register; estimating from SoC and consumed Ah when SoC is 10-90 %",
-                    m.name()
-                );
+                log::info!("{}: no capacity register; estimating from SoC and consumed Ah when SoC is 10-90 %", m.name());
             }
             None => {}
         }
@@ -648,23 +537,15 @@ impl Bank {
     pub fn forget(&mut self, target: &str) -> Result<Vec<String>, String> {
         let target = target.trim();
         let chosen: Vec<usize> = if target.eq_ignore_ascii_case("all") {
-            (0..self.members.len())
-                .filter(|i| self.members[*i].presence != Presence::Online)
-                .collect()
+            (0..self.members.len()).filter(|i| self.members[*i].presence != Presence::Online).collect()
         } else {
-            let named: Vec<usize> = (0..self.members.len())
-                .filter(|i| self.members[*i].is_called(target))
-                .collect();
+            let named: Vec<usize> = (0..self.members.len()).filter(|i| self.members[*i].is_called(target)).collect();
             match named[..] {
                 [] => {
                     let names: Vec<&str> = self.members.iter().map(Shunt::name).collect();
                     return Err(format!(
                         "no member is called '{target}' (members: {})",
-                        if names.is_empty() {
-                            "none".into()
-                        } else {
-                            names.join(", ")
-                        }
+                        if names.is_empty() { "none".into() } else { names.join(", ") }
                     ));
                 }
                 [i] if self.members[i].presence == Presence::Online => {
@@ -675,25 +556,14 @@ impl Bank {
                 }
                 [i] => vec![i],
                 _ => {
-                    return Err(format!(
-                        "'{target}' names {} members: use the serial or the device instance",
-                        named.len()
-                    ));
+                    return Err(format!("'{target}' names {} members: use the serial or the device instance", named.len()));
                 }
             }
         };
-        let names = chosen
-            .iter()
-            .map(|i| self.members[*i].name().to_owned())
-            .collect();
+        let names = chosen.iter().map(|i| self.members[*i].name().to_owned()).collect();
         for i in chosen.into_iter().rev() {
             let m = self.members.remove(i);
-            log::info!(
-                "{} ({}, serial '{}') forgotten: it no longer counts as part of the bank",
-                m.name(),
-                m.service,
-                m.serial
-            );
+            log::info!("{} ({}, serial '{}') forgotten: it no longer counts as part of the bank", m.name(), m.service, m.serial);
         }
         Ok(names)
     }
@@ -706,15 +576,11 @@ impl Bank {
         let mut changed = false;
         for m in &mut self.members {
             if m.capacity_source == CapacitySource::Unknown && m.presence != Presence::Lost {
-                if let Some(ah) = aggregate::estimate_capacity(m.get(Q::ConsumedAh), m.get(Q::Soc))
-                {
+                if let Some(ah) = aggregate::estimate_capacity(m.get(Q::ConsumedAh), m.get(Q::Soc)) {
                     m.capacity = Some(ah);
                     m.capacity_source = CapacitySource::Estimated;
                     changed = true;
-                    log::info!(
-                        "{}: capacity estimated at {ah} Ah from SoC and consumed Ah",
-                        m.name()
-                    );
+                    log::info!("{}: capacity estimated at {ah} Ah from SoC and consumed Ah", m.name());
                 }
             }
             if !m.seen {
@@ -727,18 +593,10 @@ impl Bank {
                 }
                 Some(why) => {
                     if m.offline_since.is_none() && m.presence == Presence::Online {
-                        log::warn!(
-                            "{} is offline: it {why}; holding its last values for {} s",
-                            m.name(),
-                            grace.as_secs()
-                        );
+                        log::warn!("{} is offline: it {why}; holding its last values for {} s", m.name(), grace.as_secs());
                     }
                     let since = *m.offline_since.get_or_insert(now);
-                    if now.saturating_duration_since(since) < grace {
-                        Presence::Held
-                    } else {
-                        Presence::Lost
-                    }
+                    if now.saturating_duration_since(since) < grace { Presence::Held } else { Presence::Lost }
                 }
             };
             if presence != m.presence {
@@ -764,16 +622,11 @@ impl Bank {
     /// True while a member's capacity register is being read for the first time (its weight in
     /// the SoC is not known yet).
     pub fn capacity_pending(&self) -> bool {
-        self.members
-            .iter()
-            .any(|m| m.capacity_source == CapacitySource::Reading && m.capacity.is_none())
+        self.members.iter().any(|m| m.capacity_source == CapacitySource::Reading && m.capacity.is_none())
     }
 
     pub fn online_count(&self) -> usize {
-        self.members
-            .iter()
-            .filter(|m| m.presence == Presence::Online)
-            .count()
+        self.members.iter().filter(|m| m.presence == Presence::Online).count()
     }
 
     /// Remembered members that have not been on the bus since the start.

@@ -74,10 +74,7 @@ pub struct Cause {
 }
 
 fn cause(rule: &str, name: &str, text: String) -> Cause {
-    Cause {
-        key: format!("{rule} {name}"),
-        text,
-    }
+    Cause { key: format!("{rule} {name}"), text }
 }
 
 /// The members whose (possibly held) values count for the blocking rules.
@@ -94,48 +91,20 @@ fn alarm(m: &Member, q: Q) -> bool {
 pub fn charge_causes(members: &[Member], l: &Limits, margin: f64) -> Vec<Cause> {
     let mut out = Vec::new();
     if !members.iter().any(|m| m.presence == Presence::Online) {
-        let why = if members.is_empty() {
-            "no SmartShunt found"
-        } else {
-            "no fresh data from any member"
-        };
+        let why = if members.is_empty() { "no SmartShunt found" } else { "no fresh data from any member" };
         out.push(cause("stale", "", format!("Charging stopped: {why}")));
         return out;
     }
     for m in counted(members) {
         let t = m.values[Q::Temperature as usize];
         if alarm(m, Q::AlarmHighVoltage) {
-            out.push(cause(
-                "hv",
-                m.name,
-                format!("{} high-voltage alarm", m.name),
-            ));
+            out.push(cause("hv", m.name, format!("{} high-voltage alarm", m.name)));
         } else if alarm(m, Q::AlarmHighTemperature) {
-            out.push(cause(
-                "ht",
-                m.name,
-                format!("{} high-temperature alarm", m.name),
-            ));
+            out.push(cause("ht", m.name, format!("{} high-temperature alarm", m.name)));
         } else if let Some(t) = t.filter(|t| *t < l.temp_cold + margin) {
-            out.push(cause(
-                "cold",
-                m.name,
-                format!(
-                    "{} too cold to charge ({t:.1} °C < {:.1} °C)",
-                    m.name,
-                    l.temp_cold + margin
-                ),
-            ));
+            out.push(cause("cold", m.name, format!("{} too cold to charge ({t:.1} °C < {:.1} °C)", m.name, l.temp_cold + margin)));
         } else if let Some(t) = t.filter(|t| *t > l.temp_hot - margin) {
-            out.push(cause(
-                "hot",
-                m.name,
-                format!(
-                    "{} too hot to charge ({t:.1} °C > {:.1} °C)",
-                    m.name,
-                    l.temp_hot - margin
-                ),
-            ));
+            out.push(cause("hot", m.name, format!("{} too hot to charge ({t:.1} °C > {:.1} °C)", m.name, l.temp_hot - margin)));
         }
     }
     out
@@ -145,11 +114,7 @@ pub fn charge_causes(members: &[Member], l: &Limits, margin: f64) -> Vec<Cause> 
 pub fn discharge_causes(members: &[Member], l: &Limits, margin: f64) -> Vec<Cause> {
     let mut out = Vec::new();
     if counted(members).next().is_none() {
-        let why = if members.is_empty() {
-            "no SmartShunt found"
-        } else {
-            "every member lost"
-        };
+        let why = if members.is_empty() { "no SmartShunt found" } else { "every member lost" };
         out.push(cause("stale", "", format!("Discharging stopped: {why}")));
         return out;
     }
@@ -160,15 +125,7 @@ pub fn discharge_causes(members: &[Member], l: &Limits, margin: f64) -> Vec<Caus
         } else if alarm(m, Q::AlarmLowSoc) {
             out.push(cause("ls", m.name, format!("{} low-SoC alarm", m.name)));
         } else if let Some(t) = t.filter(|t| *t < l.temp_discharge_cold + margin) {
-            out.push(cause(
-                "cold",
-                m.name,
-                format!(
-                    "{} too cold to discharge ({t:.1} °C < {:.1} °C)",
-                    m.name,
-                    l.temp_discharge_cold + margin
-                ),
-            ));
+            out.push(cause("cold", m.name, format!("{} too cold to discharge ({t:.1} °C < {:.1} °C)", m.name, l.temp_discharge_cold + margin)));
         }
     }
     out
@@ -198,22 +155,11 @@ struct Direction {
 
 impl Direction {
     fn new(label: &'static str) -> Self {
-        Direction {
-            label,
-            gate: Gate::Start,
-            logged: String::new(),
-        }
+        Direction { label, gate: Gate::Start, logged: String::new() }
     }
 
     /// Advances the gate; returns the factor (0..=1) applied to the limit and the cause text.
-    fn step(
-        &mut self,
-        now: Instant,
-        hold: Duration,
-        ramp: Duration,
-        enter: &[Cause],
-        lingering: &[Cause],
-    ) -> (f64, Option<String>) {
+    fn step(&mut self, now: Instant, hold: Duration, ramp: Duration, enter: &[Cause], lingering: &[Cause]) -> (f64, Option<String>) {
         if let Some(c) = enter.first() {
             self.gate = Gate::Blocked;
             self.log(&c.key, &format!("{} blocked: {}", self.label, c.text));
@@ -222,10 +168,7 @@ impl Direction {
         if let Some(c) = lingering.first() {
             if self.gate != Gate::Open && !matches!(self.gate, Gate::Ramping { .. }) {
                 self.gate = Gate::Blocked;
-                return (
-                    0.0,
-                    Some(format!("{} (not yet clear by the margin)", c.text)),
-                );
+                return (0.0, Some(format!("{} (not yet clear by the margin)", c.text)));
             }
         }
         match self.gate {
@@ -236,35 +179,15 @@ impl Direction {
         if let Gate::Clearing { since } = self.gate {
             let waited = now.saturating_duration_since(since);
             if waited < hold {
-                self.log(
-                    "clearing",
-                    &format!(
-                        "{}: cause cleared, re-opening after {} s",
-                        self.label,
-                        hold.as_secs()
-                    ),
-                );
-                return (
-                    0.0,
-                    Some(format!(
-                        "Cleared, re-opening in {} s",
-                        (hold - waited).as_secs() + 1
-                    )),
-                );
+                self.log("clearing", &format!("{}: cause cleared, re-opening after {} s", self.label, hold.as_secs()));
+                return (0.0, Some(format!("Cleared, re-opening in {} s", (hold - waited).as_secs() + 1)));
             }
             self.gate = Gate::Ramping { since: now };
         }
         if let Gate::Ramping { since } = self.gate {
-            let f = if ramp.is_zero() {
-                1.0
-            } else {
-                now.saturating_duration_since(since).as_secs_f64() / ramp.as_secs_f64()
-            };
+            let f = if ramp.is_zero() { 1.0 } else { now.saturating_duration_since(since).as_secs_f64() / ramp.as_secs_f64() };
             if f < 1.0 {
-                self.log(
-                    "ramp",
-                    &format!("{}: ramping up over {} s", self.label, ramp.as_secs()),
-                );
+                self.log("ramp", &format!("{}: ramping up over {} s", self.label, ramp.as_secs()));
                 return (f, Some(format!("Ramping up ({:.0} %)", f * 100.0)));
             }
             self.gate = Gate::Open;
@@ -312,49 +235,23 @@ pub struct Decision {
 pub fn online_share(members: &[Member]) -> f64 {
     let as_present: Vec<Member> = members
         .iter()
-        .map(|m| Member {
-            presence: if m.presence == Presence::Online && m.in_circuit {
-                Presence::Online
-            } else {
-                Presence::Lost
-            },
-            ..*m
-        })
+        .map(|m| Member { presence: if m.presence == Presence::Online && m.in_circuit { Presence::Online } else { Presence::Lost }, ..*m })
         .collect();
     present_share(&as_present)
 }
 
 fn describe(share: f64, members: &[Member], limit: f64, online_only: bool) -> String {
     let n = members.len();
-    let k = members
-        .iter()
-        .filter(|m| {
-            m.in_circuit
-                && if online_only {
-                    m.presence == Presence::Online
-                } else {
-                    m.presence != Presence::Lost
-                }
-        })
-        .count();
-    let out: Vec<&str> = members
-        .iter()
-        .filter(|m| m.presence == Presence::Online && !m.in_circuit)
-        .map(|m| m.name)
-        .collect();
+    let k =
+        members.iter().filter(|m| m.in_circuit && if online_only { m.presence == Presence::Online } else { m.presence != Presence::Lost }).count();
+    let out: Vec<&str> = members.iter().filter(|m| m.presence == Presence::Online && !m.in_circuit).map(|m| m.name).collect();
     let mut text = if share >= 1.0 - 1e-9 {
         format!("Configured limit {limit:.0} A")
     } else {
-        format!(
-            "{k} of {n} members present: {:.0} % of {limit:.0} A",
-            share * 100.0
-        )
+        format!("{k} of {n} members present: {:.0} % of {limit:.0} A", share * 100.0)
     };
     if !out.is_empty() {
-        text.push_str(&format!(
-            " ({} carries no current: out of the circuit)",
-            out.join(", ")
-        ));
+        text.push_str(&format!(" ({} carries no current: out of the circuit)", out.join(", ")));
     }
     text
 }
@@ -369,17 +266,12 @@ struct ShareRamp {
 }
 
 impl ShareRamp {
-    const SETTLED: ShareRamp = ShareRamp {
-        from: 0.0,
-        to: 0.0,
-        since: None,
-    };
+    const SETTLED: ShareRamp = ShareRamp { from: 0.0, to: 0.0, since: None };
 
     fn value(&self, now: Instant, ramp: Duration) -> f64 {
         match self.since {
             Some(since) if !ramp.is_zero() => {
-                let f = (now.saturating_duration_since(since).as_secs_f64() / ramp.as_secs_f64())
-                    .min(1.0);
+                let f = (now.saturating_duration_since(since).as_secs_f64() / ramp.as_secs_f64()).min(1.0);
                 self.from + (self.to - self.from) * f
             }
             _ => self.to,
@@ -390,17 +282,9 @@ impl ShareRamp {
     fn step(&mut self, target: f64, now: Instant, ramp: Duration, at_once: bool) -> f64 {
         let current = self.value(now, ramp);
         if at_once || target <= current + 1e-9 {
-            *self = ShareRamp {
-                from: target,
-                to: target,
-                since: None,
-            };
+            *self = ShareRamp { from: target, to: target, since: None };
         } else if (target - self.to).abs() > 1e-9 {
-            *self = ShareRamp {
-                from: current,
-                to: target,
-                since: Some(now),
-            };
+            *self = ShareRamp { from: current, to: target, since: Some(now) };
         }
         let v = self.value(now, ramp);
         if v >= self.to - 1e-9 {
@@ -411,16 +295,8 @@ impl ShareRamp {
 }
 
 fn ramping_text(applied: f64, target: f64, members: &[Member], limit: f64) -> String {
-    let k = members
-        .iter()
-        .filter(|m| m.presence == Presence::Online && m.in_circuit)
-        .count();
-    format!(
-        "Ramping up: {k} of {} members present, {:.0} % of {limit:.0} A (rising to {:.0} %)",
-        members.len(),
-        applied * 100.0,
-        target * 100.0
-    )
+    let k = members.iter().filter(|m| m.presence == Presence::Online && m.in_circuit).count();
+    format!("Ramping up: {k} of {} members present, {:.0} % of {limit:.0} A (rising to {:.0} %)", members.len(), applied * 100.0, target * 100.0)
 }
 
 impl Policy {
@@ -449,37 +325,20 @@ impl Policy {
     /// Decides the limits for the members' present state.
     pub fn decide(&mut self, members: &[Member], now: Instant) -> Decision {
         let l = self.limits;
-        let (c_enter, c_linger) = (
-            charge_causes(members, &l, 0.0),
-            charge_causes(members, &l, l.margin),
-        );
-        let (d_enter, d_linger) = (
-            discharge_causes(members, &l, 0.0),
-            discharge_causes(members, &l, l.margin),
-        );
+        let (c_enter, c_linger) = (charge_causes(members, &l, 0.0), charge_causes(members, &l, l.margin));
+        let (d_enter, d_linger) = (discharge_causes(members, &l, 0.0), discharge_causes(members, &l, l.margin));
         let (cf, ctext) = self.charge.step(now, l.hold, l.ramp, &c_enter, &c_linger);
-        let (df, dtext) = self
-            .discharge
-            .step(now, l.hold, l.ramp, &d_enter, &d_linger);
+        let (df, dtext) = self.discharge.step(now, l.hold, l.ramp, &d_enter, &d_linger);
         let c_target = online_share(members);
         // While no member is fresh, discharge keeps the held members' share (see module doc).
-        let d_target = if members.iter().any(|m| m.presence == Presence::Online) {
-            c_target
-        } else {
-            present_share(members)
-        };
+        let d_target = if members.iter().any(|m| m.presence == Presence::Online) { c_target } else { present_share(members) };
         let at_once = !self.settled;
         let c_share = self.charge_share.step(c_target, now, l.ramp, at_once);
         let d_share = self.discharge_share.step(d_target, now, l.ramp, at_once);
         let text = |applied: f64, target: f64, limit: f64, online_only: bool| {
-            if applied < target - 1e-9 {
-                ramping_text(applied, target, members, limit)
-            } else {
-                describe(target, members, limit, online_only)
-            }
+            if applied < target - 1e-9 { ramping_text(applied, target, members, limit) } else { describe(target, members, limit, online_only) }
         };
-        let mut charge_text =
-            ctext.unwrap_or_else(|| text(c_share, c_target, l.charge_current, true));
+        let mut charge_text = ctext.unwrap_or_else(|| text(c_share, c_target, l.charge_current, true));
         if let Some(note) = &self.note {
             charge_text.push_str("; ");
             charge_text.push_str(note);
@@ -488,17 +347,9 @@ impl Policy {
             charge_current: l.charge_current * c_share * cf,
             discharge_current: l.discharge_current * d_share * df,
             charge_text,
-            discharge_text: dtext.unwrap_or_else(|| {
-                text(d_share, d_target, l.discharge_current, d_target == c_target)
-            }),
-            blocking_charge: c_enter
-                .iter()
-                .filter(|c| !c.key.starts_with("stale"))
-                .count(),
-            blocking_discharge: d_enter
-                .iter()
-                .filter(|c| !c.key.starts_with("stale"))
-                .count(),
+            discharge_text: dtext.unwrap_or_else(|| text(d_share, d_target, l.discharge_current, d_target == c_target)),
+            blocking_charge: c_enter.iter().filter(|c| !c.key.starts_with("stale")).count(),
+            blocking_discharge: d_enter.iter().filter(|c| !c.key.starts_with("stale")).count(),
         }
     }
 
@@ -511,30 +362,15 @@ impl Policy {
     fn values(&self, d: &Decision) -> Vec<(&'static str, Value)> {
         let amps = |a: f64| Value::Double(crate::publish::round_to(a, 0.1));
         vec![
-            (
-                paths::MAX_CHARGE_VOLTAGE,
-                Value::Double(self.limits.charge_voltage),
-            ),
+            (paths::MAX_CHARGE_VOLTAGE, Value::Double(self.limits.charge_voltage)),
             (paths::MAX_CHARGE_CURRENT, amps(d.charge_current)),
             (paths::MAX_DISCHARGE_CURRENT, amps(d.discharge_current)),
             (paths::CHARGE_LIMITATION, d.charge_text.clone().into()),
             (paths::DISCHARGE_LIMITATION, d.discharge_text.clone().into()),
-            (
-                paths::ALLOW_TO_CHARGE,
-                Value::Uint(u32::from(d.charge_current > 0.0)),
-            ),
-            (
-                paths::ALLOW_TO_DISCHARGE,
-                Value::Uint(u32::from(d.discharge_current > 0.0)),
-            ),
-            (
-                paths::MODULES_BLOCKING_CHARGE,
-                Value::Uint(d.blocking_charge as u32),
-            ),
-            (
-                paths::MODULES_BLOCKING_DISCHARGE,
-                Value::Uint(d.blocking_discharge as u32),
-            ),
+            (paths::ALLOW_TO_CHARGE, Value::Uint(u32::from(d.charge_current > 0.0))),
+            (paths::ALLOW_TO_DISCHARGE, Value::Uint(u32::from(d.discharge_current > 0.0))),
+            (paths::MODULES_BLOCKING_CHARGE, Value::Uint(d.blocking_charge as u32)),
+            (paths::MODULES_BLOCKING_DISCHARGE, Value::Uint(d.blocking_discharge as u32)),
         ]
     }
 
@@ -557,10 +393,7 @@ impl Policy {
         vec![
             (paths::MAX_CHARGE_CURRENT, Value::Double(0.0)),
             (paths::ALLOW_TO_CHARGE, Value::Uint(0)),
-            (
-                paths::CHARGE_LIMITATION,
-                "Charging stopped: the aggregator is shutting down".into(),
-            ),
+            (paths::CHARGE_LIMITATION, "Charging stopped: the aggregator is shutting down".into()),
         ]
     }
 }

@@ -46,10 +46,7 @@ pub enum Exit {
 impl std::fmt::Display for Exit {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Exit::NameTaken => write!(
-                f,
-                "{SERVICE_NAME} is already owned by another process (is a second copy running?)"
-            ),
+            Exit::NameTaken => write!(f, "{SERVICE_NAME} is already owned by another process (is a second copy running?)"),
             Exit::BusLost(e) => write!(f, "{e}"),
             Exit::Stopped => f.write_str("stopped by a signal"),
         }
@@ -59,15 +56,8 @@ impl std::fmt::Display for Exit {
 enum Input {
     Monitor(monitor::Event),
     MonitorStopped(BusLost),
-    Capacity {
-        service: String,
-        instance: u32,
-        capacity: Option<f64>,
-    },
-    Probe {
-        service: String,
-        result: ProbeResult,
-    },
+    Capacity { service: String, instance: u32, capacity: Option<f64> },
+    Probe { service: String, result: ProbeResult },
     Written(Written),
     Tick,
     Stop,
@@ -104,31 +94,17 @@ struct Daemon {
 pub async fn run(cfg: Config, conn: Connection) -> Exit {
     let (tx, rx) = unbounded();
     let (written_tx, written_rx) = unbounded();
-    let Stored {
-        instance,
-        custom_name,
-        settings_ok,
-        memory,
-    } = identity(&conn, &cfg).await;
+    let Stored { instance, custom_name, settings_ok, memory } = identity(&conn, &cfg).await;
     let name = effective_name(&cfg, &custom_name);
-    let mut policy =
-        (cfg.mode == DeviceMode::VirtualBms).then(|| Policy::new(bms::Limits::from_config(&cfg)));
+    let mut policy = (cfg.mode == DeviceMode::VirtualBms).then(|| Policy::new(bms::Limits::from_config(&cfg)));
     if let (Some(p), None) = (policy.as_mut(), &memory) {
-        p.set_note(Some(
-            "bank members not remembered (localsettings unavailable)".into(),
-        ));
+        p.set_note(Some("bank members not remembered (localsettings unavailable)".into()));
     }
-    let service =
-        match build_service(&conn, &cfg, instance, &name, written_tx, policy.as_ref()).await {
-            Ok(s) => s,
-            Err(e) => return Exit::BusLost(format!("could not export the D-Bus objects: {e}")),
-        };
-    log::info!(
-        "{} {} starting in {:?} mode as device instance {instance}",
-        publish::PROCESS_NAME,
-        env!("CARGO_PKG_VERSION"),
-        cfg.mode
-    );
+    let service = match build_service(&conn, &cfg, instance, &name, written_tx, policy.as_ref()).await {
+        Ok(s) => s,
+        Err(e) => return Exit::BusLost(format!("could not export the D-Bus objects: {e}")),
+    };
+    log::info!("{} {} starting in {:?} mode as device instance {instance}", publish::PROCESS_NAME, env!("CARGO_PKG_VERSION"), cfg.mode);
 
     spawn_inputs(&conn, &cfg, &tx, written_rx);
     let now = Instant::now();
@@ -174,24 +150,14 @@ async fn identity(conn: &Connection, cfg: &Config) -> Stored {
     let class = format!("{SETTINGS_GROUP}/ClassAndVrmInstance");
     let name = format!("{SETTINGS_GROUP}/CustomName");
     let wanted = [
-        (
-            class.as_str(),
-            Value::from(format!("battery:{}", cfg.device_instance)),
-        ),
+        (class.as_str(), Value::from(format!("battery:{}", cfg.device_instance))),
         (name.as_str(), Value::from("")),
         (MEMBERS_SETTING, Value::from("")),
     ];
     match settings::add_settings(conn, &wanted, CALL_TIMEOUT).await {
         Ok(answers) => {
-            let text = |i: usize| {
-                answers[i]
-                    .as_ref()
-                    .ok()
-                    .and_then(|v| v.as_str())
-                    .map(str::to_owned)
-            };
-            let instance =
-                text(0).and_then(|s| s.strip_prefix("battery:").and_then(|n| n.parse().ok()));
+            let text = |i: usize| answers[i].as_ref().ok().and_then(|v| v.as_str()).map(str::to_owned);
+            let instance = text(0).and_then(|s| s.strip_prefix("battery:").and_then(|n| n.parse().ok()));
             let custom_name = text(1).unwrap_or_default();
             let memory = text(2);
             if memory.is_none() {
@@ -204,31 +170,18 @@ async fn identity(conn: &Connection, cfg: &Config) -> Stored {
                 Some(i) => i,
                 None => {
                     let i = free_instance(conn, cfg.device_instance).await;
-                    log::warn!(
-                        "localsettings gave no usable ClassAndVrmInstance ({:?}); using free instance {i}",
-                        answers[0]
-                    );
+                    log::warn!("localsettings gave no usable ClassAndVrmInstance ({:?}); using free instance {i}", answers[0]);
                     i
                 }
             };
-            Stored {
-                instance,
-                custom_name,
-                settings_ok: true,
-                memory,
-            }
+            Stored { instance, custom_name, settings_ok: true, memory }
         }
         Err(e) => {
             let instance = free_instance(conn, cfg.device_instance).await;
             log::warn!(
                 "{e}: using free device instance {instance}; the custom name will not be persisted and the bank's members will not be remembered across a restart"
             );
-            Stored {
-                instance,
-                custom_name: String::new(),
-                settings_ok: false,
-                memory: None,
-            }
+            Stored { instance, custom_name: String::new(), settings_ok: false, memory: None }
         }
     }
 }
@@ -241,13 +194,7 @@ async fn free_instance(conn: &Connection, preferred: u32) -> u32 {
             if !name.starts_with("com.victronenergy.battery.") {
                 continue;
             }
-            let call = conn.call_method(
-                Some(name.as_str()),
-                paths::DEVICE_INSTANCE,
-                Some(BUSITEM),
-                "GetValue",
-                &(),
-            );
+            let call = conn.call_method(Some(name.as_str()), paths::DEVICE_INSTANCE, Some(BUSITEM), "GetValue", &());
             if let Some(Ok(reply)) = crate::rt::timeout(Duration::from_secs(2), call).await {
                 if let Ok(v) = reply.body().deserialize::<zbus::zvariant::OwnedValue>() {
                     used.extend(Value::decode(&v).ok().and_then(|v| v.as_u32()));
@@ -255,18 +202,14 @@ async fn free_instance(conn: &Connection, preferred: u32) -> u32 {
             }
         }
     }
-    (preferred..)
-        .find(|i| !used.contains(i))
-        .unwrap_or(preferred)
+    (preferred..).find(|i| !used.contains(i)).unwrap_or(preferred)
 }
 
 fn effective_name(cfg: &Config, custom: &str) -> String {
     if !custom.trim().is_empty() {
         return custom.to_owned();
     }
-    cfg.device_name
-        .clone()
-        .unwrap_or_else(|| cfg.default_name().to_owned())
+    cfg.device_name.clone().unwrap_or_else(|| cfg.default_name().to_owned())
 }
 
 async fn build_service(
@@ -284,10 +227,7 @@ async fn build_service(
     // A virtual BMS must show a valid CVL in the very first GetItems.
     let initial = policy.map(Policy::initial_values).unwrap_or_default();
     for def in publish::computed(cfg.mode) {
-        let value = initial
-            .iter()
-            .find(|(p, _)| *p == def.path)
-            .map_or(Value::Invalid, |(_, v)| v.clone());
+        let value = initial.iter().find(|(p, _)| *p == def.path).map_or(Value::Invalid, |(_, v)| v.clone());
         service.add(publish::spec_of(def), value).await?;
     }
     for spec in publish::forget_specs() {
@@ -303,16 +243,7 @@ fn spawn_inputs(conn: &Connection, cfg: &Config, tx: &Sender<Input>, written: Re
         fallback_paths: paths::Q::ALL
             .iter()
             .map(|(_, p)| (*p).to_owned())
-            .chain(
-                [
-                    paths::DEVICE_INSTANCE,
-                    paths::PRODUCT_ID,
-                    paths::PRODUCT_NAME,
-                    paths::CUSTOM_NAME,
-                    paths::SERIAL,
-                ]
-                .map(String::from),
-            )
+            .chain([paths::DEVICE_INSTANCE, paths::PRODUCT_ID, paths::PRODUCT_NAME, paths::CUSTOM_NAME, paths::SERIAL].map(String::from))
             .collect(),
         scan_timeout: SCAN_TIMEOUT,
         rescan_interval: cfg.rescan_interval,
@@ -383,10 +314,7 @@ impl Daemon {
             let timed_out = self.started.elapsed() >= self.cfg.start_timeout;
             if !self.registered && ((ready && self.bank.missing().next().is_none()) || timed_out) {
                 if self.bank.online_count() == 0 {
-                    log::warn!(
-                        "no SmartShunt found within {} s; registering with invalid values",
-                        self.cfg.start_timeout.as_secs()
-                    );
+                    log::warn!("no SmartShunt found within {} s; registering with invalid values", self.cfg.start_timeout.as_secs());
                 }
                 for m in self.bank.missing() {
                     log::warn!(
@@ -394,18 +322,11 @@ impl Daemon {
                         m.name(),
                         m.serial,
                         m.service,
-                        if m.serial.is_empty() {
-                            m.instance.to_string()
-                        } else {
-                            m.serial.clone()
-                        }
+                        if m.serial.is_empty() { m.instance.to_string() } else { m.serial.clone() }
                     );
                 }
                 match self.service.request_name(SERVICE_NAME).await {
-                    Ok(()) => log::info!(
-                        "registered {SERVICE_NAME} with {} member(s) online",
-                        self.bank.online_count()
-                    ),
+                    Ok(()) => log::info!("registered {SERVICE_NAME} with {} member(s) online", self.bank.online_count()),
                     Err(NameError::Taken) => return Exit::NameTaken,
                     Err(NameError::Bus(e)) => {
                         return Exit::BusLost(format!("requesting the bus name failed: {e}"));
@@ -436,11 +357,7 @@ impl Daemon {
                 self.members_dirty = true;
             }
             Input::MonitorStopped(e) => return Some(Exit::BusLost(e.to_string())),
-            Input::Capacity {
-                service,
-                instance,
-                capacity,
-            } => {
+            Input::Capacity { service, instance, capacity } => {
                 self.bank.set_capacity(&service, instance, capacity);
                 self.members_dirty = true;
             }
@@ -453,11 +370,7 @@ impl Daemon {
             Input::Written(w) if w.path == paths::CUSTOM_NAME => self.rename(w.value),
             Input::Written(w) if w.path == paths::FORGET => {
                 let (code, outcome) = self.forget(&w.value);
-                if let Err(e) = self
-                    .service
-                    .update([(paths::FORGET_RESULT, Value::from(outcome))])
-                    .await
-                {
+                if let Err(e) = self.service.update([(paths::FORGET_RESULT, Value::from(outcome))]).await {
                     log::warn!("could not publish {}: {e}", paths::FORGET_RESULT);
                 }
                 if let Some(tx) = w.verdict {
@@ -476,8 +389,7 @@ impl Daemon {
         for (service, instance) in fx.read_capacity {
             let (conn, tx) = (self.conn.clone(), self.tx.clone());
             crate::rt::spawn(async move {
-                let read =
-                    crate::rt::timeout(CALL_TIMEOUT, vreg::battery_capacity(&conn, &service)).await;
+                let read = crate::rt::timeout(CALL_TIMEOUT, vreg::battery_capacity(&conn, &service)).await;
                 let capacity = match read {
                     Some(Ok(capacity)) => capacity,
                     Some(Err(e)) => {
@@ -489,13 +401,7 @@ impl Daemon {
                         None
                     }
                 };
-                let _ = tx
-                    .send(Input::Capacity {
-                        service,
-                        instance,
-                        capacity,
-                    })
-                    .await;
+                let _ = tx.send(Input::Capacity { service, instance, capacity }).await;
             })
             .detach();
         }
@@ -508,21 +414,9 @@ impl Daemon {
             log::warn!("ignoring part of the remembered bank in {MEMBERS_SETTING}: {why}");
         }
         if !records.is_empty() {
-            let names: Vec<String> = records
-                .iter()
-                .map(|r| {
-                    if r.name.is_empty() {
-                        format!("instance {}", r.instance)
-                    } else {
-                        r.name.clone()
-                    }
-                })
-                .collect();
-            log::info!(
-                "the bank remembers {} member(s): {}",
-                records.len(),
-                names.join(", ")
-            );
+            let names: Vec<String> =
+                records.iter().map(|r| if r.name.is_empty() { format!("instance {}", r.instance) } else { r.name.clone() }).collect();
+            log::info!("the bank remembers {} member(s): {}", records.len(), names.join(", "));
         }
         // A record dropped here (excluded, refused) makes the next save differ from what is
         // stored, so the memory is written back without it.
@@ -541,9 +435,7 @@ impl Daemon {
         self.saved_memory = Some(text.clone());
         let conn = self.conn.clone();
         crate::rt::spawn(async move {
-            match settings::set_value(&conn, MEMBERS_SETTING, &Value::from(text), CALL_TIMEOUT)
-                .await
-            {
+            match settings::set_value(&conn, MEMBERS_SETTING, &Value::from(text), CALL_TIMEOUT).await {
                 Ok(0) => {}
                 Ok(code) => log::warn!("localsettings refused the bank's memory (code {code})"),
                 Err(e) => log::warn!("the bank's memory was not written: {e}"),
@@ -556,10 +448,7 @@ impl Daemon {
     /// did, in words.
     fn forget(&mut self, value: &Value) -> (i32, String) {
         let Some(target) = value.as_str() else {
-            return (
-                crate::venus::service::SET_READ_ONLY_OR_TYPE,
-                "write a name, serial, device instance, port or 'all'".into(),
-            );
+            return (crate::venus::service::SET_READ_ONLY_OR_TYPE, "write a name, serial, device instance, port or 'all'".into());
         };
         match self.bank.forget(target) {
             Ok(names) if names.is_empty() => {
@@ -568,14 +457,7 @@ impl Daemon {
             }
             Ok(names) => {
                 self.members_dirty = true;
-                (
-                    SET_OK,
-                    format!(
-                        "forgotten: {}; the bank now has {} member(s)",
-                        names.join(", "),
-                        self.bank.members().len()
-                    ),
-                )
+                (SET_OK, format!("forgotten: {}; the bank now has {} member(s)", names.join(", "), self.bank.members().len()))
             }
             Err(why) => {
                 log::warn!("forget '{target}' refused: {why}");
@@ -591,15 +473,7 @@ impl Daemon {
             let (conn, tx) = (self.conn.clone(), self.tx.clone());
             crate::rt::spawn(async move {
                 let call = async {
-                    let reply = conn
-                        .call_method(
-                            Some(service.as_str()),
-                            paths::CONNECTED,
-                            Some(BUSITEM),
-                            "GetValue",
-                            &(),
-                        )
-                        .await;
+                    let reply = conn.call_method(Some(service.as_str()), paths::CONNECTED, Some(BUSITEM), "GetValue", &()).await;
                     let connected = reply
                         .ok()
                         .and_then(|r| r.body().deserialize::<zbus::zvariant::OwnedValue>().ok())
@@ -607,9 +481,7 @@ impl Daemon {
                         .and_then(|v| v.as_f64());
                     ProbeResult::Answered(connected)
                 };
-                let result = crate::rt::timeout(limit, call)
-                    .await
-                    .unwrap_or(ProbeResult::NoAnswer);
+                let result = crate::rt::timeout(limit, call).await.unwrap_or(ProbeResult::NoAnswer);
                 let _ = tx.send(Input::Probe { service, result }).await;
             })
             .detach();
@@ -629,9 +501,7 @@ impl Daemon {
             match settings::set_value(&conn, &path, &Value::from(name), CALL_TIMEOUT).await {
                 Ok(0) => {}
                 Ok(code) => log::warn!("localsettings refused the custom name (code {code})"),
-                Err(
-                    e @ (SettingsError::Absent | SettingsError::Timeout | SettingsError::Failed(_)),
-                ) => {
+                Err(e @ (SettingsError::Absent | SettingsError::Timeout | SettingsError::Failed(_))) => {
                     log::warn!("custom name not persisted: {e}")
                 }
             }
@@ -651,29 +521,17 @@ impl Daemon {
             temp_hot_danger: self.cfg.temp_hot_danger,
         };
         let outputs = aggregate::compute(&self.bank.view(), &settings);
-        let mut values: Vec<(Cow<'static, str>, Value)> = outputs
-            .iter()
-            .filter_map(|(path, v)| {
-                paths::published(path)
-                    .map(|def| (Cow::Borrowed(def.path), publish::to_value(def, *v)))
-            })
-            .collect();
+        let mut values: Vec<(Cow<'static, str>, Value)> =
+            outputs.iter().filter_map(|(path, v)| paths::published(path).map(|def| (Cow::Borrowed(def.path), publish::to_value(def, *v)))).collect();
         if let Some(policy) = &mut self.policy {
             let limits = policy.step(&self.bank, now);
             values.extend(limits.into_iter().map(|(p, v)| (Cow::Borrowed(p), v)));
         }
-        values.push((
-            Cow::Borrowed(paths::CUSTOM_NAME),
-            effective_name(&self.cfg, &self.custom_name).into(),
-        ));
+        values.push((Cow::Borrowed(paths::CUSTOM_NAME), effective_name(&self.cfg, &self.custom_name).into()));
         if std::mem::take(&mut self.members_dirty) {
             self.save_memory();
             for m in self.bank.members() {
-                values.extend(
-                    publish::member_values(m)
-                        .into_iter()
-                        .map(|(p, v)| (Cow::Owned(p), v)),
-                );
+                values.extend(publish::member_values(m).into_iter().map(|(p, v)| (Cow::Owned(p), v)));
             }
         }
         self.service.update(values).await?;
@@ -688,10 +546,7 @@ impl Daemon {
             return Ok(());
         }
         for slot in self.slots.iter().filter(|s| !wanted.contains(s)) {
-            let gone: Vec<String> = publish::member_specs(*slot)
-                .into_iter()
-                .map(|s| s.path)
-                .collect();
+            let gone: Vec<String> = publish::member_specs(*slot).into_iter().map(|s| s.path).collect();
             self.service.remove(&gone).await?;
         }
         for slot in wanted.iter().filter(|s| !self.slots.contains(s)) {
@@ -713,9 +568,7 @@ impl Daemon {
         }
         self.next_status = Some(now + period);
         let get = |p: &str| outputs.iter().find(|(q, _)| *q == p).and_then(|(_, v)| *v);
-        let show = |v: Option<f64>, unit: &str, dec: usize| {
-            v.map_or("---".to_owned(), |v| format!("{v:.dec$} {unit}"))
-        };
+        let show = |v: Option<f64>, unit: &str, dec: usize| v.map_or("---".to_owned(), |v| format!("{v:.dec$} {unit}"));
         let mut line = format!(
             "bank: {}, {}, SoC {}, {}/{} online",
             show(get(paths::DC_VOLTAGE), "V", 2),
@@ -741,11 +594,7 @@ impl Daemon {
     async fn shutdown(&mut self, exit: &Exit) {
         if let Some(policy) = &self.policy {
             let safe = policy.shutdown_values();
-            if let Err(e) = self
-                .service
-                .update(safe.into_iter().map(|(p, v)| (p.to_owned(), v)))
-                .await
-            {
+            if let Err(e) = self.service.update(safe.into_iter().map(|(p, v)| (p.to_owned(), v))).await {
                 log::warn!("could not publish the shutdown limits: {e}");
             }
             // Give DVCC's next read a chance to see them before the name disappears.

@@ -47,11 +47,7 @@ struct Shunt {
 /// House load and solar (A, positive = charging) at `t` seconds.
 fn profile(t: f64) -> f64 {
     let base = -18.0 - 12.0 * (t / 7.0).sin().abs();
-    let kettle = if (t as u64 / 25).is_multiple_of(3) {
-        -45.0
-    } else {
-        0.0
-    };
+    let kettle = if (t as u64 / 25).is_multiple_of(3) { -45.0 } else { 0.0 };
     let solar = 60.0 * (t / 40.0).sin().max(0.0);
     base + kettle + solar
 }
@@ -74,46 +70,26 @@ async fn demo(duration: Option<Duration>) -> Result<(), String> {
     let log = std::fs::File::create(&log_path).map_err(|e| e.to_string())?;
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
 
-    let _settings = FakeSettings::start(&bus.address, SettingsMode::Normal)
-        .await
-        .map_err(|e| e.to_string())?;
+    let _settings = FakeSettings::start(&bus.address, SettingsMode::Normal).await.map_err(|e| e.to_string())?;
     let mut shunts = vec![
         Shunt {
-            spec: ShuntSpec {
-                custom_name: "Port bank".into(),
-                ..ShuntSpec::new("ttyS5", 279, Some(200))
-            },
+            spec: ShuntSpec { custom_name: "Port bank".into(), ..ShuntSpec::new("ttyS5", 279, Some(200)) },
             battery: Battery::new(200.0, 82.0),
             sim: None,
         },
         Shunt {
-            spec: ShuntSpec {
-                custom_name: "Starboard bank".into(),
-                ..ShuntSpec::new("ttyS6", 280, Some(100))
-            },
+            spec: ShuntSpec { custom_name: "Starboard bank".into(), ..ShuntSpec::new("ttyS6", 280, Some(100)) },
             battery: Battery::new(100.0, 76.0),
             sim: None,
         },
         Shunt {
-            spec: ShuntSpec {
-                custom_name: "Forward bank".into(),
-                has_temperature: true,
-                product_id: 0xC030,
-                ..ShuntSpec::new("ttyUSB0", 288, None)
-            },
-            battery: Battery {
-                temperature: Some(21.0),
-                ..Battery::new(280.0, 64.0)
-            },
+            spec: ShuntSpec { custom_name: "Forward bank".into(), has_temperature: true, product_id: 0xC030, ..ShuntSpec::new("ttyUSB0", 288, None) },
+            battery: Battery { temperature: Some(21.0), ..Battery::new(280.0, 64.0) },
             sim: None,
         },
     ];
     for s in &mut shunts {
-        s.sim = Some(
-            SimShunt::start(&bus.address, s.spec.clone(), Some(&s.battery))
-                .await
-                .map_err(|e| e.to_string())?,
-        );
+        s.sim = Some(SimShunt::start(&bus.address, s.spec.clone(), Some(&s.battery)).await.map_err(|e| e.to_string())?);
     }
     let stderr = log.try_clone().map_err(|e| e.to_string())?;
     let _daemon = DaemonChild(
@@ -126,12 +102,8 @@ async fn demo(duration: Option<Duration>) -> Result<(), String> {
             .spawn()
             .map_err(|e| e.to_string())?,
     );
-    let client = crate::sim::connect(&bus.address)
-        .await
-        .map_err(|e| e.to_string())?;
-    let mut signals =
-        async_signal::Signals::new([async_signal::Signal::Int, async_signal::Signal::Term])
-            .map_err(|e| e.to_string())?;
+    let client = crate::sim::connect(&bus.address).await.map_err(|e| e.to_string())?;
+    let mut signals = async_signal::Signals::new([async_signal::Signal::Int, async_signal::Signal::Term]).map_err(|e| e.to_string())?;
     let start = Instant::now();
     let mut ticker = smol::Timer::interval(Duration::from_secs(1));
     loop {
@@ -148,16 +120,8 @@ async fn demo(duration: Option<Duration>) -> Result<(), String> {
         }
         let t = start.elapsed().as_secs_f64();
         step(&bus.address, &mut shunts, t).await?;
-        let view = status::render(&client)
-            .await
-            .unwrap_or_else(|e| format!("waiting for the aggregate: {e}\n"));
-        let tail: Vec<String> = std::fs::read_to_string(&log_path)
-            .unwrap_or_default()
-            .lines()
-            .rev()
-            .take(8)
-            .map(str::to_owned)
-            .collect();
+        let view = status::render(&client).await.unwrap_or_else(|e| format!("waiting for the aggregate: {e}\n"));
+        let tail: Vec<String> = std::fs::read_to_string(&log_path).unwrap_or_default().lines().rev().take(8).map(str::to_owned).collect();
         print!("\x1b[H\x1b[2J");
         println!("dbus-aggregate-smartshunts demo — t = {t:.0} s (Ctrl-C to stop)\n");
         println!("{view}");
@@ -176,18 +140,10 @@ async fn demo(duration: Option<Duration>) -> Result<(), String> {
 async fn step(address: &str, shunts: &mut [Shunt], t: f64) -> Result<(), String> {
     let gone = (45.0..75.0).contains(&t);
     let total = profile(t);
-    let online_capacity: f64 = shunts
-        .iter()
-        .filter(|s| !(gone && s.spec.port == "ttyS6"))
-        .map(|s| s.battery.capacity_ah)
-        .sum();
+    let online_capacity: f64 = shunts.iter().filter(|s| !(gone && s.spec.port == "ttyS6")).map(|s| s.battery.capacity_ah).sum();
     for s in shunts.iter_mut() {
         let away = gone && s.spec.port == "ttyS6";
-        s.battery.current = if away {
-            0.0
-        } else {
-            total * s.battery.capacity_ah / online_capacity
-        };
+        s.battery.current = if away { 0.0 } else { total * s.battery.capacity_ah / online_capacity };
         if let Some(temp) = s.battery.temperature.as_mut() {
             *temp = 21.0 + 27.0 * ((t - 20.0) / 50.0).sin().max(0.0);
         }
@@ -198,19 +154,11 @@ async fn step(address: &str, shunts: &mut [Shunt], t: f64) -> Result<(), String>
                     sim.stop().await.map_err(|e| e.to_string())?;
                 }
             }
-            (None, false) => {
-                s.sim = Some(
-                    SimShunt::start(address, s.spec.clone(), Some(&s.battery))
-                        .await
-                        .map_err(|e| e.to_string())?,
-                )
-            }
+            (None, false) => s.sim = Some(SimShunt::start(address, s.spec.clone(), Some(&s.battery)).await.map_err(|e| e.to_string())?),
             _ => {}
         }
         if let Some(sim) = &s.sim {
-            sim.set(s.battery.readings())
-                .await
-                .map_err(|e| e.to_string())?;
+            sim.set(s.battery.readings()).await.map_err(|e| e.to_string())?;
         }
     }
     Ok(())

@@ -35,10 +35,7 @@ enum Source {
 impl Source {
     fn files(&self) -> Vec<(PathBuf, bool)> {
         match self {
-            Source::Dir(d) => vec![
-                (d.join("config.default.ini"), false),
-                (d.join("config.ini"), false),
-            ],
+            Source::Dir(d) => vec![(d.join("config.default.ini"), false), (d.join("config.ini"), false)],
             Source::File(f) => vec![(f.clone(), true)],
         }
     }
@@ -64,11 +61,7 @@ fn init_logging(level: log::LevelFilter) {
         .format(move |out, msg, rec| {
             let target = rec.target().rsplit("::").next().unwrap_or("");
             if stamp {
-                out.finish(format_args!(
-                    "{} {:<5} [{target}] {msg}",
-                    chrono::Local::now().format("%Y-%m-%d %H:%M:%S%.3f"),
-                    rec.level()
-                ))
+                out.finish(format_args!("{} {:<5} [{target}] {msg}", chrono::Local::now().format("%Y-%m-%d %H:%M:%S%.3f"), rec.level()))
             } else {
                 out.finish(format_args!("{:<5} [{target}] {msg}", rec.level()))
             }
@@ -125,9 +118,7 @@ fn check_config(source: &Source) -> ExitCode {
 
 fn status_cmd() -> ExitCode {
     let result = aggregate_shunts::rt::block_on(async {
-        let conn = aggregate_shunts::rt::system()
-            .await
-            .map_err(|e| format!("cannot connect to the system bus: {e}"))?;
+        let conn = aggregate_shunts::rt::system().await.map_err(|e| format!("cannot connect to the system bus: {e}"))?;
         status::render(&conn).await
     });
     match result {
@@ -144,9 +135,7 @@ fn status_cmd() -> ExitCode {
 
 fn forget_cmd(target: &str) -> ExitCode {
     let result = aggregate_shunts::rt::block_on(async {
-        let conn = aggregate_shunts::rt::system()
-            .await
-            .map_err(|e| format!("cannot connect to the system bus: {e}"))?;
+        let conn = aggregate_shunts::rt::system().await.map_err(|e| format!("cannot connect to the system bus: {e}"))?;
         status::forget(&conn, target).await
     });
     match result {
@@ -164,19 +153,11 @@ fn forget_cmd(target: &str) -> ExitCode {
 fn parse_shunt(arg: &str) -> Result<(sim::ShuntSpec, f64), String> {
     let f: Vec<&str> = arg.split(':').collect();
     let [port, instance, capacity, current] = f[..] else {
-        return Err(format!(
-            "'{arg}': expected PORT:INSTANCE:CAPACITY_AH:CURRENT_A"
-        ));
+        return Err(format!("'{arg}': expected PORT:INSTANCE:CAPACITY_AH:CURRENT_A"));
     };
-    let instance = instance
-        .parse()
-        .map_err(|e| format!("'{arg}': instance: {e}"))?;
-    let capacity: u16 = capacity
-        .parse()
-        .map_err(|e| format!("'{arg}': capacity: {e}"))?;
-    let current: f64 = current
-        .parse()
-        .map_err(|e| format!("'{arg}': current: {e}"))?;
+    let instance = instance.parse().map_err(|e| format!("'{arg}': instance: {e}"))?;
+    let capacity: u16 = capacity.parse().map_err(|e| format!("'{arg}': capacity: {e}"))?;
+    let current: f64 = current.parse().map_err(|e| format!("'{arg}': current: {e}"))?;
     Ok((sim::ShuntSpec::new(port, instance, Some(capacity)), current))
 }
 
@@ -200,15 +181,12 @@ fn simulate(args: &[String]) -> ExitCode {
     }
     init_logging(log::LevelFilter::Info);
     let result: Result<(), String> = aggregate_shunts::rt::block_on(async {
-        let address = std::env::var("DBUS_SYSTEM_BUS_ADDRESS")
-            .unwrap_or_else(|_| "unix:path=/var/run/dbus/system_bus_socket".into());
+        let address = std::env::var("DBUS_SYSTEM_BUS_ADDRESS").unwrap_or_else(|_| "unix:path=/var/run/dbus/system_bus_socket".into());
         let mut running = Vec::new();
         for (spec, current) in shunts {
             let mut b = sim::Battery::new(f64::from(spec.capacity_ah.unwrap_or(100)), 80.0);
             b.current = current;
-            let s = sim::SimShunt::start(&address, spec, Some(&b))
-                .await
-                .map_err(|e| e.to_string())?;
+            let s = sim::SimShunt::start(&address, spec, Some(&b)).await.map_err(|e| e.to_string())?;
             log::info!("simulating {} at {current} A", s.spec.service());
             running.push((s, b));
         }
@@ -218,12 +196,9 @@ fn simulate(args: &[String]) -> ExitCode {
             smol::Timer::after(Duration::from_secs(1)).await;
             for (s, b) in &mut running {
                 b.since_full += 1.0;
-                s.set([(
-                    aggregate_shunts::paths::Q::HistTimeSinceLastFullCharge.path(),
-                    aggregate_shunts::venus::Value::Uint(b.since_full as u32),
-                )])
-                .await
-                .map_err(|e| e.to_string())?;
+                s.set([(aggregate_shunts::paths::Q::HistTimeSinceLastFullCharge.path(), aggregate_shunts::venus::Value::Uint(b.since_full as u32))])
+                    .await
+                    .map_err(|e| e.to_string())?;
             }
         }
     });
@@ -238,10 +213,7 @@ fn simulate(args: &[String]) -> ExitCode {
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let exe_dir = std::env::current_exe()
-        .ok()
-        .and_then(|p| p.parent().map(Path::to_path_buf))
-        .unwrap_or_else(|| PathBuf::from("."));
+    let exe_dir = std::env::current_exe().ok().and_then(|p| p.parent().map(Path::to_path_buf)).unwrap_or_else(|| PathBuf::from("."));
     let mut source = Source::Dir(exe_dir);
     let mut rest = args.as_slice();
     loop {

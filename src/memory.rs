@@ -44,9 +44,7 @@ fn unescape(s: &str) -> Result<String, String> {
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i] == b'%' {
-            let hex = s
-                .get(i + 1..i + 3)
-                .ok_or_else(|| format!("'%' without two hex digits in '{s}'"))?;
+            let hex = s.get(i + 1..i + 3).ok_or_else(|| format!("'%' without two hex digits in '{s}'"))?;
             out.push(u8::from_str_radix(hex, 16).map_err(|_| format!("bad escape '%{hex}'"))?);
             i += 3;
         } else {
@@ -73,13 +71,7 @@ pub fn encode(records: &[Record]) -> String {
     let mut out = String::from(VERSION);
     for r in records {
         out.push(';');
-        out.push_str(&format!(
-            "serial={},service={},instance={},name={}",
-            escape(&r.serial),
-            escape(&r.service),
-            r.instance,
-            escape(&r.name)
-        ));
+        out.push_str(&format!("serial={},service={},instance={},name={}", escape(&r.serial), escape(&r.service), r.instance, escape(&r.name)));
         if let Some(c) = r.capacity {
             out.push_str(&format!(",capacity={c}"));
         }
@@ -89,19 +81,11 @@ pub fn encode(records: &[Record]) -> String {
 }
 
 fn record(text: &str) -> Result<Record, String> {
-    let mut r = Record {
-        serial: String::new(),
-        service: String::new(),
-        instance: 0,
-        name: String::new(),
-        capacity: None,
-        source: CapacitySource::Unknown,
-    };
+    let mut r =
+        Record { serial: String::new(), service: String::new(), instance: 0, name: String::new(), capacity: None, source: CapacitySource::Unknown };
     let (mut has_service, mut has_instance) = (false, false);
     for field in text.split(',') {
-        let (key, value) = field
-            .split_once('=')
-            .ok_or_else(|| format!("field '{field}' has no '='"))?;
+        let (key, value) = field.split_once('=').ok_or_else(|| format!("field '{field}' has no '='"))?;
         let value = unescape(value)?;
         match key {
             "serial" => r.serial = value,
@@ -110,16 +94,12 @@ fn record(text: &str) -> Result<Record, String> {
                 has_service = true;
             }
             "instance" => {
-                r.instance = value
-                    .parse()
-                    .map_err(|_| format!("instance '{value}' is not a whole number"))?;
+                r.instance = value.parse().map_err(|_| format!("instance '{value}' is not a whole number"))?;
                 has_instance = true;
             }
             "name" => r.name = value,
             "capacity" => {
-                let c: f64 = value
-                    .parse()
-                    .map_err(|_| format!("capacity '{value}' is not a number"))?;
+                let c: f64 = value.parse().map_err(|_| format!("capacity '{value}' is not a number"))?;
                 if !(c.is_finite() && c > 0.0 && c < 1e6) {
                     return Err(format!("capacity {c} is out of range"));
                 }
@@ -157,13 +137,7 @@ pub fn decode(text: &str) -> (Vec<Record>, Vec<String>) {
     match parts.next() {
         Some(VERSION) => {}
         Some(other) => {
-            return (
-                Vec::new(),
-                vec![format!(
-                    "unknown format '{}'",
-                    other.chars().take(20).collect::<String>()
-                )],
-            );
+            return (Vec::new(), vec![format!("unknown format '{}'", other.chars().take(20).collect::<String>())]);
         }
         None => return (Vec::new(), Vec::new()),
     }
@@ -189,20 +163,13 @@ mod tests {
             instance: 279,
             name: name.into(),
             capacity,
-            source: if capacity.is_some() {
-                CapacitySource::Register
-            } else {
-                CapacitySource::Unknown
-            },
+            source: if capacity.is_some() { CapacitySource::Register } else { CapacitySource::Unknown },
         }
     }
 
     #[test]
     fn round_trips_awkward_names() {
-        let records = vec![
-            rec("HQ1", "House, port=1; 100%", Some(200.0)),
-            rec("", "", None),
-        ];
+        let records = vec![rec("HQ1", "House, port=1; 100%", Some(200.0)), rec("", "", None)];
         let text = encode(&records);
         assert!(text.starts_with("1;serial=HQ1,"), "{text}");
         assert_eq!(decode(&text), (records, Vec::new()));
@@ -215,9 +182,7 @@ mod tests {
         let (r, why) = decode("7;serial=x");
         assert!(r.is_empty() && why[0].contains("unknown format"), "{why:?}");
         let good = encode(&[rec("HQ1", "A", Some(100.0))]);
-        let (r, why) = decode(&format!(
-            "{good};garbage;service=s,instance=-1;service=s,instance=3,capacity=nan;name=%zz"
-        ));
+        let (r, why) = decode(&format!("{good};garbage;service=s,instance=-1;service=s,instance=3,capacity=nan;name=%zz"));
         assert_eq!(r, vec![rec("HQ1", "A", Some(100.0))]);
         assert_eq!(why.len(), 4, "{why:?}");
         assert!(why[0].starts_with("record 2:"), "{why:?}");

@@ -80,32 +80,17 @@ impl Q {
         (Q::HistAutomaticSyncs, "/History/AutomaticSyncs"),
         (Q::HistLowVoltageAlarms, "/History/LowVoltageAlarms"),
         (Q::HistHighVoltageAlarms, "/History/HighVoltageAlarms"),
-        (
-            Q::HistLowStarterVoltageAlarms,
-            "/History/LowStarterVoltageAlarms",
-        ),
-        (
-            Q::HistHighStarterVoltageAlarms,
-            "/History/HighStarterVoltageAlarms",
-        ),
-        (
-            Q::HistTimeSinceLastFullCharge,
-            "/History/TimeSinceLastFullCharge",
-        ),
+        (Q::HistLowStarterVoltageAlarms, "/History/LowStarterVoltageAlarms"),
+        (Q::HistHighStarterVoltageAlarms, "/History/HighStarterVoltageAlarms"),
+        (Q::HistTimeSinceLastFullCharge, "/History/TimeSinceLastFullCharge"),
         (Q::HistDeepestDischarge, "/History/DeepestDischarge"),
         (Q::HistLastDischarge, "/History/LastDischarge"),
         (Q::HistAverageDischarge, "/History/AverageDischarge"),
         (Q::HistTotalAhDrawn, "/History/TotalAhDrawn"),
         (Q::HistMinimumVoltage, "/History/MinimumVoltage"),
         (Q::HistMaximumVoltage, "/History/MaximumVoltage"),
-        (
-            Q::HistMinimumStarterVoltage,
-            "/History/MinimumStarterVoltage",
-        ),
-        (
-            Q::HistMaximumStarterVoltage,
-            "/History/MaximumStarterVoltage",
-        ),
+        (Q::HistMinimumStarterVoltage, "/History/MinimumStarterVoltage"),
+        (Q::HistMaximumStarterVoltage, "/History/MaximumStarterVoltage"),
         (Q::HistChargedEnergy, "/History/ChargedEnergy"),
         (Q::HistDischargedEnergy, "/History/DischargedEnergy"),
     ];
@@ -154,11 +139,7 @@ pub fn member(slot: usize, field: &str) -> String {
 
 /// The slot of a `/Members/<slot>/<field>` path with that field.
 pub fn member_slot(path: &str, field: &str) -> Option<usize> {
-    path.strip_prefix("/Members/")?
-        .strip_suffix(field)?
-        .strip_suffix('/')?
-        .parse()
-        .ok()
+    path.strip_prefix("/Members/")?.strip_suffix(field)?.strip_suffix('/')?.parse().ok()
 }
 
 /// Our own writable path: a member's name, serial, device instance, service or port, or `all`,
@@ -215,25 +196,13 @@ pub struct Published {
 }
 
 const fn d(path: &'static str, step: f64, format: Format) -> Published {
-    Published {
-        path,
-        kind: Kind::Double { step },
-        format,
-    }
+    Published { path, kind: Kind::Double { step }, format }
 }
 const fn u(path: &'static str) -> Published {
-    Published {
-        path,
-        kind: Kind::Uint,
-        format: Format::Plain,
-    }
+    Published { path, kind: Kind::Uint, format: Format::Plain }
 }
 const fn t(path: &'static str) -> Published {
-    Published {
-        path,
-        kind: Kind::Text,
-        format: Format::Plain,
-    }
+    Published { path, kind: Kind::Text, format: Format::Plain }
 }
 
 const V: f64 = 0.01;
@@ -275,11 +244,7 @@ pub const MEASUREMENTS: &[Published] = &[
     u("/History/HighVoltageAlarms"),
     u("/History/LowStarterVoltageAlarms"),
     u("/History/HighStarterVoltageAlarms"),
-    Published {
-        path: "/History/TimeSinceLastFullCharge",
-        kind: Kind::Uint,
-        format: Format::SECONDS,
-    },
+    Published { path: "/History/TimeSinceLastFullCharge", kind: Kind::Uint, format: Format::SECONDS },
     d("/History/DeepestDischarge", AH, Format::AMP_HOUR),
     d("/History/LastDischarge", AH, Format::AMP_HOUR),
     d("/History/AverageDischarge", AH, Format::AMP_HOUR),
@@ -309,13 +274,7 @@ pub const BMS: &[Published] = &[
 pub fn published(path: &str) -> Option<&'static Published> {
     // Looked up for every value of every pass: a hash map, built once.
     static INDEX: std::sync::LazyLock<std::collections::HashMap<&'static str, &'static Published>> =
-        std::sync::LazyLock::new(|| {
-            MEASUREMENTS
-                .iter()
-                .chain(BMS)
-                .map(|p| (p.path, p))
-                .collect()
-        });
+        std::sync::LazyLock::new(|| MEASUREMENTS.iter().chain(BMS).map(|p| (p.path, p)).collect());
     INDEX.get(path).copied()
 }
 

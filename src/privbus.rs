@@ -29,29 +29,17 @@ const CONFIG: &str = r#"<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bu
 impl PrivateBus {
     /// Starts a bus in a fresh directory under the system temp dir.
     pub fn start(label: &str) -> std::io::Result<PrivateBus> {
-        let dir = std::env::temp_dir().join(format!(
-            "aggregate-{label}-{}-{}",
-            std::process::id(),
-            unique()
-        ));
+        let dir = std::env::temp_dir().join(format!("aggregate-{label}-{}-{}", std::process::id(), unique()));
         std::fs::create_dir_all(&dir)?;
         let config = dir.join("bus.conf");
-        std::fs::write(
-            &config,
-            CONFIG.replace("SOCKET", &dir.join("bus").to_string_lossy()),
-        )?;
+        std::fs::write(&config, CONFIG.replace("SOCKET", &dir.join("bus").to_string_lossy()))?;
         let mut child = Command::new("dbus-daemon")
             .arg(format!("--config-file={}", config.display()))
             .args(["--nofork", "--print-address=1"])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
-            .map_err(|e| {
-                std::io::Error::new(
-                    e.kind(),
-                    format!("cannot start dbus-daemon (Debian package 'dbus'): {e}"),
-                )
-            })?;
+            .map_err(|e| std::io::Error::new(e.kind(), format!("cannot start dbus-daemon (Debian package 'dbus'): {e}")))?;
         let mut line = String::new();
         if let Some(out) = child.stdout.take() {
             BufReader::new(out).read_line(&mut line)?;
@@ -62,11 +50,7 @@ impl PrivateBus {
             let _ = std::fs::remove_dir_all(&dir);
             return Err(std::io::Error::other("dbus-daemon printed no address"));
         }
-        Ok(PrivateBus {
-            address,
-            dir,
-            child,
-        })
+        Ok(PrivateBus { address, dir, child })
     }
 
     pub fn dir(&self) -> &Path {

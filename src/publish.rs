@@ -38,9 +38,7 @@ pub fn to_value(def: &Published, v: Option<f64>) -> Value {
     match (def.kind, v) {
         (_, None) => Value::Invalid,
         (Kind::Double { step }, Some(v)) => Value::from(round_to(v, step)),
-        (Kind::Uint, Some(v)) if v.is_finite() => {
-            Value::Uint(v.round().clamp(0.0, f64::from(u32::MAX)) as u32)
-        }
+        (Kind::Uint, Some(v)) if v.is_finite() => Value::Uint(v.round().clamp(0.0, f64::from(u32::MAX)) as u32),
         _ => Value::Invalid,
     }
 }
@@ -52,9 +50,7 @@ pub fn spec_of(def: &Published) -> ItemSpec {
 
 /// `/FirmwareVersion` in Victron's encoding: major in the high byte, minor in the low byte.
 pub fn firmware_version() -> u32 {
-    let mut parts = env!("CARGO_PKG_VERSION")
-        .split('.')
-        .map(|p| p.parse::<u32>().unwrap_or(0));
+    let mut parts = env!("CARGO_PKG_VERSION").split('.').map(|p| p.parse::<u32>().unwrap_or(0));
     let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
     (major.min(255) << 8) | minor.min(255)
 }
@@ -68,58 +64,30 @@ pub fn identity(cfg: &Config, instance: u32, name: &str) -> Vec<(ItemSpec, Value
     };
     vec![
         ro(paths::MGMT_PROCESS_NAME, Format::Plain, PROCESS_NAME.into()),
-        ro(
-            paths::MGMT_PROCESS_VERSION,
-            Format::Plain,
-            env!("CARGO_PKG_VERSION").into(),
-        ),
-        ro(
-            paths::MGMT_CONNECTION,
-            Format::Plain,
-            "Virtual (aggregate of SmartShunts)".into(),
-        ),
+        ro(paths::MGMT_PROCESS_VERSION, Format::Plain, env!("CARGO_PKG_VERSION").into()),
+        ro(paths::MGMT_CONNECTION, Format::Plain, "Virtual (aggregate of SmartShunts)".into()),
         ro(paths::DEVICE_INSTANCE, Format::Plain, Value::Uint(instance)),
         ro(paths::PRODUCT_ID, Format::Hex, Value::Uint(product_id)),
         ro(paths::PRODUCT_NAME, Format::Plain, product_name.into()),
-        ro(
-            paths::FIRMWARE_VERSION,
-            Format::Firmware,
-            Value::Uint(firmware_version()),
-        ),
+        ro(paths::FIRMWARE_VERSION, Format::Firmware, Value::Uint(firmware_version())),
         ro(paths::HARDWARE_VERSION, Format::Plain, Value::Invalid),
         ro(paths::SERIAL, Format::Plain, "aggregate_shunts".into()),
         ro(paths::CONNECTED, Format::Plain, Value::Uint(1)),
         ro(paths::DEVICES_VIRTUAL, Format::Plain, Value::Uint(1)),
-        (
-            ItemSpec::new(
-                paths::CUSTOM_NAME,
-                Format::Plain,
-                Access::Text {
-                    max_len: MAX_NAME_LEN,
-                },
-            ),
-            name.into(),
-        ),
+        (ItemSpec::new(paths::CUSTOM_NAME, Format::Plain, Access::Text { max_len: MAX_NAME_LEN }), name.into()),
     ]
 }
 
 /// Every computed path of the mode (measurements, and the BMS paths in virtual-bms mode).
 pub fn computed(mode: DeviceMode) -> impl Iterator<Item = &'static Published> {
-    let bms: &[Published] = if mode == DeviceMode::VirtualBms {
-        paths::BMS
-    } else {
-        &[]
-    };
+    let bms: &[Published] = if mode == DeviceMode::VirtualBms { paths::BMS } else { &[] };
     paths::MEASUREMENTS.iter().chain(bms)
 }
 
 /// The momentary `forget` action (the owner decides whether a write is accepted) and its
 /// outcome.
 pub fn forget_specs() -> [ItemSpec; 2] {
-    [
-        ItemSpec::new(paths::FORGET, Format::Plain, Access::Ask),
-        ItemSpec::new(paths::FORGET_RESULT, Format::Plain, Access::ReadOnly),
-    ]
+    [ItemSpec::new(paths::FORGET, Format::Plain, Access::Ask), ItemSpec::new(paths::FORGET_RESULT, Format::Plain, Access::ReadOnly)]
 }
 
 const MEMBER_FIELDS: [(&str, Format); 7] = [
@@ -134,10 +102,7 @@ const MEMBER_FIELDS: [(&str, Format); 7] = [
 
 /// Paths of one member slot.
 pub fn member_specs(slot: usize) -> Vec<ItemSpec> {
-    MEMBER_FIELDS
-        .iter()
-        .map(|(f, fmt)| ItemSpec::new(paths::member(slot, f), *fmt, Access::ReadOnly))
-        .collect()
+    MEMBER_FIELDS.iter().map(|(f, fmt)| ItemSpec::new(paths::member(slot, f), *fmt, Access::ReadOnly)).collect()
 }
 
 /// Values of one member slot, in the order of [`member_specs`].
@@ -158,11 +123,7 @@ pub fn member_values(m: &Shunt) -> Vec<(String, Value)> {
         Value::from(m.capacity_source.describe()),
         Value::from(state),
     ];
-    MEMBER_FIELDS
-        .iter()
-        .zip(values)
-        .map(|((f, _), v)| (paths::member(m.slot, f), v))
-        .collect()
+    MEMBER_FIELDS.iter().zip(values).map(|((f, _), v)| (paths::member(m.slot, f), v)).collect()
 }
 
 #[cfg(test)]
@@ -196,11 +157,7 @@ mod tests {
             Format::Firmware.text(&Value::Uint(v)),
             format!("v{}", {
                 let mut p = env!("CARGO_PKG_VERSION").split('.');
-                format!(
-                    "{:x}.{:02x}",
-                    p.next().unwrap().parse::<u32>().unwrap(),
-                    p.next().unwrap().parse::<u32>().unwrap()
-                )
+                format!("{:x}.{:02x}", p.next().unwrap().parse::<u32>().unwrap(), p.next().unwrap().parse::<u32>().unwrap())
             })
         );
     }

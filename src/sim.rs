@@ -73,28 +73,16 @@ pub struct Battery {
 
 impl Battery {
     pub fn new(capacity_ah: f64, soc: f64) -> Self {
-        Battery {
-            capacity_ah,
-            soc,
-            current: 0.0,
-            temperature: None,
-            v_empty: 12.8,
-            v_full: 13.4,
-            resistance: 0.002,
-            since_full: 3600.0,
-        }
+        Battery { capacity_ah, soc, current: 0.0, temperature: None, v_empty: 12.8, v_full: 13.4, resistance: 0.002, since_full: 3600.0 }
     }
 
     pub fn voltage(&self) -> f64 {
-        self.v_empty
-            + (self.v_full - self.v_empty) * self.soc / 100.0
-            + self.current * self.resistance
+        self.v_empty + (self.v_full - self.v_empty) * self.soc / 100.0 + self.current * self.resistance
     }
 
     /// Integrates `dt` seconds at the present current.
     pub fn advance(&mut self, dt: f64) {
-        self.soc =
-            (self.soc + self.current * dt / 3600.0 / self.capacity_ah * 100.0).clamp(0.0, 100.0);
+        self.soc = (self.soc + self.current * dt / 3600.0 / self.capacity_ah * 100.0).clamp(0.0, 100.0);
         self.since_full += dt;
         if self.soc >= 99.9 {
             self.since_full = 0.0;
@@ -104,29 +92,16 @@ impl Battery {
     /// The measurement paths as a SmartShunt publishes them.
     pub fn readings(&self) -> Vec<(&'static str, Value)> {
         let v = self.voltage();
-        let ttg = (self.current < -0.05)
-            .then(|| (self.soc / 100.0 * self.capacity_ah / -self.current * 3600.0).min(864_000.0));
+        let ttg = (self.current < -0.05).then(|| (self.soc / 100.0 * self.capacity_ah / -self.current * 3600.0).min(864_000.0));
         vec![
             ("/Dc/0/Voltage", Value::Double(round(v, 100.0))),
             ("/Dc/0/Current", Value::Double(round(self.current, 1000.0))),
             ("/Dc/0/Power", Value::Double(round(v * self.current, 1.0))),
             ("/Soc", Value::Double(round(self.soc, 10.0))),
-            (
-                "/ConsumedAmphours",
-                Value::Double(round(-(100.0 - self.soc) / 100.0 * self.capacity_ah, 10.0)),
-            ),
-            (
-                "/TimeToGo",
-                Value::from(ttg.map(|t| round(t / 60.0, 1.0) * 60.0)),
-            ),
-            (
-                "/Dc/0/Temperature",
-                Value::from(self.temperature.map(|t| round(t, 100.0))),
-            ),
-            (
-                "/History/TimeSinceLastFullCharge",
-                Value::Uint(self.since_full as u32),
-            ),
+            ("/ConsumedAmphours", Value::Double(round(-(100.0 - self.soc) / 100.0 * self.capacity_ah, 10.0))),
+            ("/TimeToGo", Value::from(ttg.map(|t| round(t / 60.0, 1.0) * 60.0))),
+            ("/Dc/0/Temperature", Value::from(self.temperature.map(|t| round(t, 100.0)))),
+            ("/History/TimeSinceLastFullCharge", Value::Uint(self.since_full as u32)),
         ]
     }
 }
@@ -146,28 +121,16 @@ fn shunt_paths(spec: &ShuntSpec) -> Vec<(&'static str, Format, Value)> {
     };
     let zero = || Value::Uint(0);
     let mut p = vec![
-        (
-            "/Mgmt/ProcessName",
-            Format::Plain,
-            Value::from("vedirect-dbus"),
-        ),
+        ("/Mgmt/ProcessName", Format::Plain, Value::from("vedirect-dbus")),
         ("/Mgmt/ProcessVersion", Format::Plain, Value::from("3.62")),
-        (
-            "/Mgmt/Connection",
-            Format::Plain,
-            Value::from("VE.Direct (simulated)"),
-        ),
+        ("/Mgmt/Connection", Format::Plain, Value::from("VE.Direct (simulated)")),
         ("/DeviceInstance", Format::Plain, Value::Uint(spec.instance)),
         ("/ProductId", Format::Hex, Value::Uint(spec.product_id)),
         ("/ProductName", Format::Plain, Value::from(name)),
         ("/FirmwareVersion", Format::Firmware, Value::Uint(0x0417)),
         ("/HardwareVersion", Format::Plain, Value::Invalid),
         ("/Serial", Format::Plain, Value::from(spec.serial.as_str())),
-        (
-            "/CustomName",
-            Format::Plain,
-            Value::from(spec.custom_name.as_str()),
-        ),
+        ("/CustomName", Format::Plain, Value::from(spec.custom_name.as_str())),
         ("/Connected", Format::Plain, Value::Uint(1)),
         ("/GroupId", Format::Plain, Value::Invalid),
         ("/Dc/0/Voltage", Format::VOLT, Value::Invalid),
@@ -181,40 +144,16 @@ fn shunt_paths(spec: &ShuntSpec) -> Vec<(&'static str, Format, Value)> {
         ("/ConsumedAmphours", Format::AMP_HOUR, Value::Invalid),
         ("/TimeToGo", Format::SECONDS, Value::Invalid),
         ("/Relay/0/State", Format::Plain, Value::Invalid),
-        (
-            "/Settings/HasTemperature",
-            Format::Plain,
-            Value::Uint(u32::from(spec.has_temperature)),
-        ),
+        ("/Settings/HasTemperature", Format::Plain, Value::Uint(u32::from(spec.has_temperature))),
         ("/Settings/HasStarterVoltage", Format::Plain, zero()),
         ("/Settings/HasMidVoltage", Format::Plain, zero()),
         ("/Settings/RelayMode", Format::Plain, Value::Invalid),
-        (
-            "/Devices/0/CustomName",
-            Format::Plain,
-            Value::from(spec.custom_name.as_str()),
-        ),
-        (
-            "/Devices/0/DeviceInstance",
-            Format::Plain,
-            Value::Uint(spec.instance),
-        ),
-        (
-            "/Devices/0/FirmwareVersion",
-            Format::Firmware,
-            Value::Uint(0x0417),
-        ),
-        (
-            "/Devices/0/ProductId",
-            Format::Hex,
-            Value::Uint(spec.product_id),
-        ),
+        ("/Devices/0/CustomName", Format::Plain, Value::from(spec.custom_name.as_str())),
+        ("/Devices/0/DeviceInstance", Format::Plain, Value::Uint(spec.instance)),
+        ("/Devices/0/FirmwareVersion", Format::Firmware, Value::Uint(0x0417)),
+        ("/Devices/0/ProductId", Format::Hex, Value::Uint(spec.product_id)),
         ("/Devices/0/ProductName", Format::Plain, Value::from(name)),
-        (
-            "/Devices/0/ServiceName",
-            Format::Plain,
-            Value::from(service),
-        ),
+        ("/Devices/0/ServiceName", Format::Plain, Value::from(service)),
         (VREGLINK_PATH, Format::Plain, Value::Invalid),
         ("/Alarms/Alarm", Format::Plain, Value::Invalid),
     ];
@@ -236,67 +175,19 @@ fn shunt_paths(spec: &ShuntSpec) -> Vec<(&'static str, Format, Value)> {
         ("/History/AutomaticSyncs", Format::Plain, Value::Uint(11)),
         ("/History/LowVoltageAlarms", Format::Plain, zero()),
         ("/History/HighVoltageAlarms", Format::Plain, zero()),
-        (
-            "/History/LowStarterVoltageAlarms",
-            Format::Plain,
-            Value::Invalid,
-        ),
-        (
-            "/History/HighStarterVoltageAlarms",
-            Format::Plain,
-            Value::Invalid,
-        ),
-        (
-            "/History/TimeSinceLastFullCharge",
-            Format::SECONDS,
-            Value::Uint(3600),
-        ),
-        (
-            "/History/DeepestDischarge",
-            Format::AMP_HOUR,
-            Value::Double(-123.8),
-        ),
-        (
-            "/History/LastDischarge",
-            Format::AMP_HOUR,
-            Value::Double(-32.1),
-        ),
-        (
-            "/History/AverageDischarge",
-            Format::AMP_HOUR,
-            Value::Double(-104.2),
-        ),
-        (
-            "/History/TotalAhDrawn",
-            Format::AMP_HOUR,
-            Value::Double(-1530.8),
-        ),
-        (
-            "/History/MinimumVoltage",
-            Format::VOLT,
-            Value::Double(12.06),
-        ),
-        (
-            "/History/MaximumVoltage",
-            Format::VOLT,
-            Value::Double(14.15),
-        ),
-        (
-            "/History/MinimumStarterVoltage",
-            Format::VOLT,
-            Value::Double(0.0),
-        ),
-        (
-            "/History/MaximumStarterVoltage",
-            Format::VOLT,
-            Value::Double(0.0),
-        ),
+        ("/History/LowStarterVoltageAlarms", Format::Plain, Value::Invalid),
+        ("/History/HighStarterVoltageAlarms", Format::Plain, Value::Invalid),
+        ("/History/TimeSinceLastFullCharge", Format::SECONDS, Value::Uint(3600)),
+        ("/History/DeepestDischarge", Format::AMP_HOUR, Value::Double(-123.8)),
+        ("/History/LastDischarge", Format::AMP_HOUR, Value::Double(-32.1)),
+        ("/History/AverageDischarge", Format::AMP_HOUR, Value::Double(-104.2)),
+        ("/History/TotalAhDrawn", Format::AMP_HOUR, Value::Double(-1530.8)),
+        ("/History/MinimumVoltage", Format::VOLT, Value::Double(12.06)),
+        ("/History/MaximumVoltage", Format::VOLT, Value::Double(14.15)),
+        ("/History/MinimumStarterVoltage", Format::VOLT, Value::Double(0.0)),
+        ("/History/MaximumStarterVoltage", Format::VOLT, Value::Double(0.0)),
         ("/History/ChargedEnergy", Format::KWH, Value::Double(19.61)),
-        (
-            "/History/DischargedEnergy",
-            Format::KWH,
-            Value::Double(20.3),
-        ),
+        ("/History/DischargedEnergy", Format::KWH, Value::Double(20.3)),
     ]);
     p
 }
@@ -325,47 +216,27 @@ pub struct SimShunt {
 
 impl SimShunt {
     /// Exports every path, then takes the name (as a real driver does).
-    pub async fn start(
-        address: &str,
-        spec: ShuntSpec,
-        battery: Option<&Battery>,
-    ) -> zbus::Result<SimShunt> {
+    pub async fn start(address: &str, spec: ShuntSpec, battery: Option<&Battery>) -> zbus::Result<SimShunt> {
         let conn = connect(address).await?;
         Self::start_on(&conn, spec, battery).await
     }
 
-    pub async fn start_on(
-        conn: &Connection,
-        spec: ShuntSpec,
-        battery: Option<&Battery>,
-    ) -> zbus::Result<SimShunt> {
+    pub async fn start_on(conn: &Connection, spec: ShuntSpec, battery: Option<&Battery>) -> zbus::Result<SimShunt> {
         let mut service = Service::new(conn, None).await?;
-        let initial: HashMap<&str, Value> = battery
-            .map(|b| b.readings().into_iter().collect())
-            .unwrap_or_default();
+        let initial: HashMap<&str, Value> = battery.map(|b| b.readings().into_iter().collect()).unwrap_or_default();
         for (path, format, value) in shunt_paths(&spec) {
             let value = initial.get(path).cloned().unwrap_or(value);
-            service
-                .add(ItemSpec::new(path, format, Access::Any), value)
-                .await?;
+            service.add(ItemSpec::new(path, format, Access::Any), value).await?;
         }
         if let Some(capacity) = spec.capacity_ah {
-            conn.object_server()
-                .at(VREGLINK_PATH, VregLink { capacity })
-                .await?;
+            conn.object_server().at(VREGLINK_PATH, VregLink { capacity }).await?;
         }
-        service
-            .request_name(&spec.service())
-            .await
-            .map_err(|e| zbus::Error::Failure(e.to_string()))?;
+        service.request_name(&spec.service()).await.map_err(|e| zbus::Error::Failure(e.to_string()))?;
         Ok(SimShunt { spec, service })
     }
 
     /// Publishes values in one `ItemsChanged` (only those that changed).
-    pub async fn set<P: AsRef<str>>(
-        &self,
-        values: impl IntoIterator<Item = (P, Value)>,
-    ) -> zbus::Result<usize> {
+    pub async fn set<P: AsRef<str>>(&self, values: impl IntoIterator<Item = (P, Value)>) -> zbus::Result<usize> {
         self.service.update(values).await
     }
 
@@ -375,9 +246,7 @@ impl SimShunt {
 
     /// Adds a path a SmartShunt does not have (benchmarks carry a send timestamp this way).
     pub async fn add(&mut self, path: &str, value: Value) -> zbus::Result<()> {
-        self.service
-            .add(ItemSpec::new(path, Format::Plain, Access::Any), value)
-            .await
+        self.service.add(ItemSpec::new(path, Format::Plain, Access::Any), value).await
     }
 
     pub fn connection(&self) -> &Connection {
@@ -386,11 +255,7 @@ impl SimShunt {
 
     /// Leaves the bus (drops the name, as a stopped driver does).
     pub async fn stop(self) -> zbus::Result<()> {
-        self.service
-            .connection()
-            .release_name(self.spec.service().as_str())
-            .await
-            .map(|_| ())
+        self.service.connection().release_name(self.spec.service().as_str()).await.map(|_| ())
     }
 }
 
@@ -417,16 +282,8 @@ fn parse_value(ty: &str, raw: &str) -> Result<Value, String> {
 impl Recording {
     pub fn parse(text: &str) -> Result<Recording, String> {
         let mut lines = text.lines().enumerate();
-        let service = lines
-            .next()
-            .map(|(_, l)| l.trim().to_owned())
-            .filter(|l| !l.is_empty())
-            .ok_or("empty recording")?;
-        let mut rec = Recording {
-            service,
-            initial: Vec::new(),
-            events: Vec::new(),
-        };
+        let service = lines.next().map(|(_, l)| l.trim().to_owned()).filter(|l| !l.is_empty()).ok_or("empty recording")?;
+        let mut rec = Recording { service, initial: Vec::new(), events: Vec::new() };
         let mut in_events = false;
         for (n, line) in lines {
             if line.trim().is_empty() {
@@ -440,15 +297,13 @@ impl Recording {
                     return Err(at("expected SECONDS PATH TYPE VALUE".into()));
                 };
                 let t = t.parse::<f64>().map_err(|e| at(e.to_string()))?;
-                rec.events
-                    .push((t, path.to_owned(), parse_value(ty, raw).map_err(at)?));
+                rec.events.push((t, path.to_owned(), parse_value(ty, raw).map_err(at)?));
             } else {
                 let [path, ty, raw, ..] = f[..] else {
                     return Err(at("expected PATH TYPE VALUE TEXT".into()));
                 };
                 let text = f.get(3).copied().unwrap_or_default().to_owned();
-                rec.initial
-                    .push((path.to_owned(), parse_value(ty, raw).map_err(at)?, text));
+                rec.initial.push((path.to_owned(), parse_value(ty, raw).map_err(at)?, text));
             }
         }
         Ok(rec)
@@ -456,11 +311,7 @@ impl Recording {
 
     /// The initial values with `changes` applied up to and including `t` seconds.
     pub fn state_at(&self, t: f64) -> HashMap<String, Value> {
-        let mut s: HashMap<String, Value> = self
-            .initial
-            .iter()
-            .map(|(p, v, _)| (p.clone(), v.clone()))
-            .collect();
+        let mut s: HashMap<String, Value> = self.initial.iter().map(|(p, v, _)| (p.clone(), v.clone())).collect();
         for (_, p, v) in self.events.iter().filter(|(at, _, _)| *at <= t) {
             s.insert(p.clone(), v.clone());
         }
@@ -470,13 +321,7 @@ impl Recording {
     /// Serves the recording's initial state as service `name`, with `/DeviceInstance` replaced
     /// by `instance` and the instance appended to `/Serial`, so several copies (two of the
     /// recordings come from the same shunt) form a bank of distinct batteries.
-    pub async fn serve(
-        &self,
-        address: &str,
-        name: &str,
-        instance: u32,
-        capacity: Option<u16>,
-    ) -> zbus::Result<Service> {
+    pub async fn serve(&self, address: &str, name: &str, instance: u32, capacity: Option<u16>) -> zbus::Result<Service> {
         let conn = connect(address).await?;
         let mut service = Service::new(&conn, None).await?;
         for (path, value, _) in &self.initial {
@@ -485,22 +330,12 @@ impl Recording {
                 ("/Serial", Value::Text(serial)) => Value::Text(format!("{serial}-{instance}")),
                 (_, v) => v.clone(),
             };
-            service
-                .add(
-                    ItemSpec::new(path.as_str(), format_of(path), Access::Any),
-                    value,
-                )
-                .await?;
+            service.add(ItemSpec::new(path.as_str(), format_of(path), Access::Any), value).await?;
         }
         if let Some(capacity) = capacity {
-            conn.object_server()
-                .at(VREGLINK_PATH, VregLink { capacity })
-                .await?;
+            conn.object_server().at(VREGLINK_PATH, VregLink { capacity }).await?;
         }
-        service
-            .request_name(name)
-            .await
-            .map_err(|e| zbus::Error::Failure(e.to_string()))?;
+        service.request_name(name).await.map_err(|e| zbus::Error::Failure(e.to_string()))?;
         Ok(service)
     }
 }
@@ -514,11 +349,9 @@ pub fn format_of(path: &str) -> Format {
         p if p.ends_with("Temperature") && !p.contains("Alarm") => Format::CELSIUS,
         "/Soc" | "/Dc/0/MidVoltageDeviation" => Format::PERCENT,
         p if p.ends_with("Energy") => Format::KWH,
-        "/ConsumedAmphours"
-        | "/History/DeepestDischarge"
-        | "/History/LastDischarge"
-        | "/History/AverageDischarge"
-        | "/History/TotalAhDrawn" => Format::AMP_HOUR,
+        "/ConsumedAmphours" | "/History/DeepestDischarge" | "/History/LastDischarge" | "/History/AverageDischarge" | "/History/TotalAhDrawn" => {
+            Format::AMP_HOUR
+        }
         "/TimeToGo" | "/History/TimeSinceLastFullCharge" => Format::SECONDS,
         p if p.ends_with("ProductId") => Format::Hex,
         p if p.ends_with("FirmwareVersion") => Format::Firmware,
@@ -548,15 +381,10 @@ struct SettingsRoot {
 
 #[interface(name = "com.victronenergy.Settings")]
 impl SettingsRoot {
-    async fn add_settings(
-        &self,
-        settings: Vec<HashMap<String, OwnedValue>>,
-    ) -> zbus::fdo::Result<Vec<HashMap<String, OwnedValue>>> {
+    async fn add_settings(&self, settings: Vec<HashMap<String, OwnedValue>>) -> zbus::fdo::Result<Vec<HashMap<String, OwnedValue>>> {
         match self.mode {
             SettingsMode::Failing => {
-                return Err(zbus::fdo::Error::Failed(
-                    "simulated localsettings failure".into(),
-                ));
+                return Err(zbus::fdo::Error::Failed("simulated localsettings failure".into()));
             }
             SettingsMode::Slow(d) => {
                 smol::Timer::after(d).await;
@@ -566,38 +394,24 @@ impl SettingsRoot {
         let mut service = self.items.lock().await;
         let mut out = Vec::new();
         for s in settings {
-            let path = s
-                .get("path")
-                .and_then(|p| Value::decode(p).ok())
-                .and_then(|p| p.as_str().map(str::to_owned));
+            let path = s.get("path").and_then(|p| Value::decode(p).ok()).and_then(|p| p.as_str().map(str::to_owned));
             let default = s.get("default").and_then(|d| Value::decode(d).ok());
             let (Some(path), Some(default)) = (path, default) else {
-                out.push(HashMap::from([(
-                    "error".to_owned(),
-                    OwnedValue::from(-4i32),
-                )]));
+                out.push(HashMap::from([("error".to_owned(), OwnedValue::from(-4i32))]));
                 continue;
             };
-            let path = if path.starts_with('/') {
-                path
-            } else {
-                format!("/{path}")
-            };
+            let path = if path.starts_with('/') { path } else { format!("/{path}") };
             let value = match service.value(&path) {
                 Some(v) => v,
                 None => {
                     service
-                        .add(
-                            ItemSpec::new(path.as_str(), Format::Plain, Access::Any),
-                            default.clone(),
-                        )
+                        .add(ItemSpec::new(path.as_str(), Format::Plain, Access::Any), default.clone())
                         .await
                         .map_err(|e| zbus::fdo::Error::Failed(e.to_string()))?;
                     default
                 }
             };
-            let entry =
-                |v: Z<'_>| OwnedValue::try_from(v).unwrap_or_else(|_| OwnedValue::from(0u32));
+            let entry = |v: Z<'_>| OwnedValue::try_from(v).unwrap_or_else(|_| OwnedValue::from(0u32));
             out.push(HashMap::from([
                 ("error".to_owned(), OwnedValue::from(0i32)),
                 ("path".to_owned(), entry(Z::from(path))),
@@ -613,21 +427,8 @@ impl FakeSettings {
     pub async fn start(address: &str, mode: SettingsMode) -> zbus::Result<FakeSettings> {
         let conn = connect(address).await?;
         let items = Arc::new(Mutex::new(Service::new(&conn, None).await?));
-        conn.object_server()
-            .at(
-                "/",
-                SettingsRoot {
-                    items: items.clone(),
-                    mode,
-                },
-            )
-            .await?;
-        items
-            .lock()
-            .await
-            .request_name("com.victronenergy.settings")
-            .await
-            .map_err(|e| zbus::Error::Failure(e.to_string()))?;
+        conn.object_server().at("/", SettingsRoot { items: items.clone(), mode }).await?;
+        items.lock().await.request_name("com.victronenergy.settings").await.map_err(|e| zbus::Error::Failure(e.to_string()))?;
         Ok(FakeSettings { items })
     }
 
@@ -637,10 +438,6 @@ impl FakeSettings {
 
     /// Stores a setting as if an earlier run had created it.
     pub async fn preset(&self, path: &str, value: Value) -> zbus::Result<()> {
-        self.items
-            .lock()
-            .await
-            .add(ItemSpec::new(path, Format::Plain, Access::Any), value)
-            .await
+        self.items.lock().await.add(ItemSpec::new(path, Format::Plain, Access::Any), value).await
     }
 }

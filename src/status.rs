@@ -23,20 +23,12 @@ pub async fn get_items(conn: &Connection, service: &str) -> Result<Items, String
         .await
         .ok_or_else(|| format!("{service}: no answer within 3 s"))?
         .map_err(|e| format!("{service}: {e}"))?;
-    let map: HashMap<String, HashMap<String, OwnedValue>> =
-        reply.body().deserialize().map_err(|e| e.to_string())?;
+    let map: HashMap<String, HashMap<String, OwnedValue>> = reply.body().deserialize().map_err(|e| e.to_string())?;
     Ok(map
         .into_iter()
         .map(|(p, d)| {
-            let value = d
-                .get("Value")
-                .and_then(|v| Value::decode(v).ok())
-                .unwrap_or(Value::Invalid);
-            let text = d
-                .get("Text")
-                .and_then(|t| Value::decode(t).ok())
-                .and_then(|t| t.as_str().map(str::to_owned))
-                .unwrap_or_default();
+            let value = d.get("Value").and_then(|v| Value::decode(v).ok()).unwrap_or(Value::Invalid);
+            let text = d.get("Text").and_then(|t| Value::decode(t).ok()).and_then(|t| t.as_str().map(str::to_owned)).unwrap_or_default();
             (p, (value, text))
         })
         .collect())
@@ -83,27 +75,10 @@ pub async fn render(conn: &Connection) -> Result<String, String> {
     }
     let raised: Vec<String> = agg
         .iter()
-        .filter(|(p, (v, _))| {
-            p.starts_with(paths::ALARMS_PREFIX) && v.as_f64().is_some_and(|a| a > 0.0)
-        })
-        .map(|(p, (v, _))| {
-            format!(
-                "{}={}",
-                &p[paths::ALARMS_PREFIX.len()..],
-                v.as_f64().unwrap_or(0.0)
-            )
-        })
+        .filter(|(p, (v, _))| p.starts_with(paths::ALARMS_PREFIX) && v.as_f64().is_some_and(|a| a > 0.0))
+        .map(|(p, (v, _))| format!("{}={}", &p[paths::ALARMS_PREFIX.len()..], v.as_f64().unwrap_or(0.0)))
         .collect();
-    let _ = writeln!(
-        out,
-        "  {:<20} {}",
-        "Alarms",
-        if raised.is_empty() {
-            "none".to_owned()
-        } else {
-            raised.join(", ")
-        }
-    );
+    let _ = writeln!(out, "  {:<20} {}", "Alarms", if raised.is_empty() { "none".to_owned() } else { raised.join(", ") });
     if agg.contains_key(paths::MAX_CHARGE_VOLTAGE) {
         let _ = writeln!(
             out,
@@ -131,11 +106,7 @@ pub async fn render(conn: &Connection) -> Result<String, String> {
     for (slot, service) in slots {
         let m = |f: &str| text(&agg, &paths::member(slot, f)).to_owned();
         // Only online members are asked: a frozen one would make the table wait.
-        let live = if m("State").starts_with("online") {
-            get_items(conn, &service).await.unwrap_or_default()
-        } else {
-            Items::new()
-        };
+        let live = if m("State").starts_with("online") { get_items(conn, &service).await.unwrap_or_default() } else { Items::new() };
         let l = |p: &str| text(&live, p).to_owned();
         let _ = writeln!(
             out,
@@ -166,10 +137,7 @@ pub struct Listed {
 
 /// The members the aggregate lists, in slot order.
 pub fn listed(agg: &Items) -> Vec<Listed> {
-    let mut slots: Vec<usize> = agg
-        .keys()
-        .filter_map(|p| paths::member_slot(p, "Service"))
-        .collect();
+    let mut slots: Vec<usize> = agg.keys().filter_map(|p| paths::member_slot(p, "Service")).collect();
     slots.sort_unstable();
     slots
         .into_iter()
@@ -179,13 +147,7 @@ pub fn listed(agg: &Items) -> Vec<Listed> {
                 Some((v, _)) => v.as_f64().map(|x| x.to_string()).unwrap_or_default(),
                 None => String::new(),
             };
-            Listed {
-                name: f("Name"),
-                serial: f("Serial"),
-                instance: f("DeviceInstance"),
-                service: f("Service"),
-                state: f("State"),
-            }
+            Listed { name: f("Name"), serial: f("Serial"), instance: f("DeviceInstance"), service: f("Service"), state: f("State") }
         })
         .collect()
 }
@@ -196,35 +158,14 @@ pub fn listed(agg: &Items) -> Vec<Listed> {
 pub async fn forget(conn: &Connection, target: &str) -> Result<String, String> {
     let call = |path: &'static str, method: &'static str, body: Option<Value>| async move {
         let reply = match body {
-            Some(v) => {
-                conn.call_method(
-                    Some(SERVICE_NAME),
-                    path,
-                    Some(BUSITEM),
-                    method,
-                    &(v.to_variant(),),
-                )
-                .await
-            }
-            None => {
-                conn.call_method(Some(SERVICE_NAME), path, Some(BUSITEM), method, &())
-                    .await
-            }
+            Some(v) => conn.call_method(Some(SERVICE_NAME), path, Some(BUSITEM), method, &(v.to_variant(),)).await,
+            None => conn.call_method(Some(SERVICE_NAME), path, Some(BUSITEM), method, &()).await,
         };
         reply.map_err(|e| format!("the aggregate did not take the request: {e}"))
     };
-    let code: i32 = call(paths::FORGET, "SetValue", Some(Value::from(target)))
-        .await?
-        .body()
-        .deserialize()
-        .map_err(|e| e.to_string())?;
+    let code: i32 = call(paths::FORGET, "SetValue", Some(Value::from(target))).await?.body().deserialize().map_err(|e| e.to_string())?;
     let outcome = call(paths::FORGET_RESULT, "GetValue", None).await?;
-    let outcome = outcome
-        .body()
-        .deserialize::<OwnedValue>()
-        .ok()
-        .and_then(|v| Value::decode(&v).ok())
-        .and_then(|v| v.as_str().map(str::to_owned));
+    let outcome = outcome.body().deserialize::<OwnedValue>().ok().and_then(|v| Value::decode(&v).ok()).and_then(|v| v.as_str().map(str::to_owned));
     let outcome = outcome.unwrap_or_else(|| format!("code {code}; see the aggregate's log"));
     if code == 0 { Ok(outcome) } else { Err(outcome) }
 }

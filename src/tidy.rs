@@ -28,15 +28,8 @@ fn files() -> Vec<(String, String)> {
     all.sort();
     all.into_iter()
         .filter_map(|p| {
-            let rel = p
-                .strip_prefix(&src)
-                .ok()?
-                .to_string_lossy()
-                .replace('\\', "/");
-            let test_file = rel == "tidy.rs"
-                || rel.ends_with("/tests.rs")
-                || rel.contains("/tests/")
-                || rel.ends_with("tests.rs");
+            let rel = p.strip_prefix(&src).ok()?.to_string_lossy().replace('\\', "/");
+            let test_file = rel == "tidy.rs" || rel.ends_with("/tests.rs") || rel.contains("/tests/") || rel.ends_with("tests.rs");
             if test_file {
                 return None;
             }
@@ -49,42 +42,22 @@ fn files() -> Vec<(String, String)> {
 }
 
 fn code_lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
-    text.lines()
-        .enumerate()
-        .map(|(n, l)| (n + 1, l))
-        .filter(|(_, l)| {
-            let t = l.trim_start();
-            !t.starts_with("//")
-        })
+    text.lines().enumerate().map(|(n, l)| (n + 1, l)).filter(|(_, l)| {
+        let t = l.trim_start();
+        !t.starts_with("//")
+    })
 }
 
 #[test]
 fn the_domain_knows_no_dbus_and_venus_no_domain() {
-    let domain = [
-        "aggregate.rs",
-        "bms.rs",
-        "bank.rs",
-        "bank/",
-        "config/",
-        "memory.rs",
-    ];
+    let domain = ["aggregate.rs", "bms.rs", "bank.rs", "bank/", "config/", "memory.rs"];
     let mut bad = Vec::new();
     for (rel, text) in files() {
         for (n, line) in code_lines(&text) {
-            if domain.iter().any(|d| rel.starts_with(d))
-                && (line.contains("zbus") || line.contains("zvariant"))
-            {
+            if domain.iter().any(|d| rel.starts_with(d)) && (line.contains("zbus") || line.contains("zvariant")) {
                 bad.push(format!("{rel}:{n}: {line}"));
             }
-            let names_domain = [
-                "crate::aggregate",
-                "crate::bms",
-                "crate::bank",
-                "crate::config",
-                "crate::memory",
-            ]
-            .iter()
-            .any(|m| line.contains(m));
+            let names_domain = ["crate::aggregate", "crate::bms", "crate::bank", "crate::config", "crate::memory"].iter().any(|m| line.contains(m));
             if rel.starts_with("venus/") && names_domain {
                 bad.push(format!("{rel}:{n}: {line}"));
             }
@@ -112,25 +85,15 @@ fn path_literals(line: &str) -> Vec<&str> {
 fn paths_are_spelled_only_in_the_catalogue() {
     let allowed = ["paths.rs", "sim.rs", "venus/vreg.rs"];
     let mut bad = Vec::new();
-    for (rel, text) in files()
-        .into_iter()
-        .filter(|(rel, _)| !allowed.contains(&rel.as_str()))
-    {
+    for (rel, text) in files().into_iter().filter(|(rel, _)| !allowed.contains(&rel.as_str())) {
         for (n, line) in code_lines(&text) {
             for p in path_literals(line) {
                 bad.push(format!("{rel}:{n}: {p}"));
             }
         }
     }
-    assert!(
-        bad.is_empty(),
-        "path literals outside paths.rs:\n{}",
-        bad.join("\n")
-    );
-    assert_eq!(
-        path_literals(r#"x("/Dc/0/Voltage", "/Alarms/", "a/b", "/Soc")"#),
-        ["/Dc/0/Voltage", "/Soc"]
-    );
+    assert!(bad.is_empty(), "path literals outside paths.rs:\n{}", bad.join("\n"));
+    assert_eq!(path_literals(r#"x("/Dc/0/Voltage", "/Alarms/", "a/b", "/Soc")"#), ["/Dc/0/Voltage", "/Soc"]);
 }
 
 #[test]

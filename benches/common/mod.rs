@@ -14,10 +14,7 @@ pub const SENT_AT: &str = "/Bench/SentAt";
 
 /// Wall-clock microseconds (comparable across processes on one machine).
 pub fn wall_us() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs_f64() * 1e6)
-        .unwrap_or(0.0)
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64() * 1e6).unwrap_or(0.0)
 }
 
 /// CPU time (user + system) of a process in milliseconds.
@@ -52,9 +49,7 @@ pub fn status_kb(pid: u32, field: &str) -> f64 {
 }
 
 pub fn open_fds(pid: u32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .map(|d| d.count())
-        .unwrap_or(0)
+    std::fs::read_dir(format!("/proc/{pid}/fd")).map(|d| d.count()).unwrap_or(0)
 }
 
 pub fn machine() -> String {
@@ -65,19 +60,13 @@ pub fn machine() -> String {
         .and_then(|l| l.split_once(':'))
         .map(|(_, v)| v.trim().to_owned())
         .unwrap_or_else(|| "unknown CPU".into());
-    let cores = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1);
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     format!("{cpu}, {cores} cores, {}", std::env::consts::ARCH)
 }
 
 pub fn spawn_daemon(address: &str, dir: &std::path::Path, config: &str) -> Child {
     let cfg = dir.join("bench.ini");
-    std::fs::write(
-        &cfg,
-        format!("[DEFAULT]\nLOGGING = WARNING\nLOG_PERIOD = 0\n{config}"),
-    )
-    .expect("config");
+    std::fs::write(&cfg, format!("[DEFAULT]\nLOGGING = WARNING\nLOG_PERIOD = 0\n{config}")).expect("config");
     Command::new(DAEMON)
         .args(["--config", &cfg.to_string_lossy()])
         .env("DBUS_SYSTEM_BUS_ADDRESS", address)
@@ -162,21 +151,13 @@ async fn wait_for_go() {
 /// `SENT <n>`, and idles until killed. With CHURN_MS > 0 one shunt also leaves and rejoins
 /// the bus every CHURN_MS milliseconds (soak).
 pub fn sim_main(args: &[String]) {
-    let [address, n, rate, seconds, rest @ ..] = args else {
-        panic!("--sim ADDRESS N RATE SECONDS [CHURN_MS]")
-    };
+    let [address, n, rate, seconds, rest @ ..] = args else { panic!("--sim ADDRESS N RATE SECONDS [CHURN_MS]") };
     let n: usize = n.parse().expect("N");
     let rate: f64 = rate.parse().expect("RATE");
     let seconds: f64 = seconds.parse().expect("SECONDS");
     let churn_ms: u64 = rest.first().and_then(|c| c.parse().ok()).unwrap_or(0);
     aggregate_shunts::rt::block_on(async {
-        let spec = |i: usize| {
-            ShuntSpec::new(
-                &format!("bench{i}"),
-                300 + i as u32,
-                Some(100 + 10 * i as u16),
-            )
-        };
+        let spec = |i: usize| ShuntSpec::new(&format!("bench{i}"), 300 + i as u32, Some(100 + 10 * i as u16));
         let battery = |i: usize| {
             let mut b = Battery::new(100.0 + 10.0 * i as f64, 70.0);
             b.current = -1.0 - i as f64;
@@ -184,9 +165,7 @@ pub fn sim_main(args: &[String]) {
         };
         let mut shunts = Vec::new();
         for i in 0..n {
-            let mut s = SimShunt::start(address, spec(i), Some(&battery(i)))
-                .await
-                .expect("start shunt");
+            let mut s = SimShunt::start(address, spec(i), Some(&battery(i))).await.expect("start shunt");
             s.add(SENT_AT, Value::Invalid).await.expect("bench path");
             shunts.push(Some(s));
         }
@@ -207,12 +186,7 @@ pub fn sim_main(args: &[String]) {
                 // Alternates between -1.5 - i and -1 - i (the initial value), so every change
                 // moves the bank's current by 0.5 A.
                 let current = -1.0 - i as f64 - if k.is_multiple_of(2) { 0.5 } else { 0.0 };
-                s.set([
-                    ("/Dc/0/Current", Value::Double(current)),
-                    (SENT_AT, Value::Double(wall_us())),
-                ])
-                .await
-                .expect("set");
+                s.set([("/Dc/0/Current", Value::Double(current)), (SENT_AT, Value::Double(wall_us()))]).await.expect("set");
                 sent += 1;
             } else {
                 sent += 1;
@@ -223,9 +197,7 @@ pub fn sim_main(args: &[String]) {
                 if let Some(s) = shunts[j].take() {
                     s.stop().await.expect("leave");
                 }
-                let mut s = SimShunt::start(address, spec(j), Some(&battery(j)))
-                    .await
-                    .expect("rejoin");
+                let mut s = SimShunt::start(address, spec(j), Some(&battery(j))).await.expect("rejoin");
                 s.add(SENT_AT, Value::Invalid).await.expect("bench path");
                 shunts[j] = Some(s);
                 churned += 1;

@@ -9,17 +9,10 @@ fn readings(pairs: &[(Q, f64)]) -> Readings {
     r
 }
 
-const S: Settings = Settings {
-    total_capacity: None,
-    temp_cold_danger: 5.0,
-    temp_hot_danger: 45.0,
-};
+const S: Settings = Settings { total_capacity: None, temp_cold_danger: 5.0, temp_hot_danger: 45.0 };
 
 fn out(o: &Outputs, path: &str) -> Option<f64> {
-    o.iter()
-        .find(|(p, _)| *p == path)
-        .unwrap_or_else(|| panic!("{path} not computed"))
-        .1
+    o.iter().find(|(p, _)| *p == path).unwrap_or_else(|| panic!("{path} not computed")).1
 }
 
 fn close(a: Option<f64>, b: Option<f64>) -> bool {
@@ -45,10 +38,7 @@ fn voltage_selection_for_12_24_48_volt_banks() {
         (&[52.4], true, false, 52.4),
     ];
     for (vs, low, high, want) in cases {
-        assert!(
-            close(bank_voltage(vs, *low, *high), Some(*want)),
-            "{vs:?} {low} {high}"
-        );
+        assert!(close(bank_voltage(vs, *low, *high), Some(*want)), "{vs:?} {low} {high}");
     }
     assert_eq!(bank_voltage(&[], true, false), None);
 }
@@ -65,10 +55,7 @@ fn temperature_selection_uses_the_configured_thresholds() {
         (&[5.0, 45.0], 25.0),  // on the thresholds is not beyond them
     ];
     for (ts, want) in cases {
-        assert!(
-            close(bank_temperature(ts, 5.0, 45.0), Some(*want)),
-            "{ts:?}"
-        );
+        assert!(close(bank_temperature(ts, 5.0, 45.0), Some(*want)), "{ts:?}");
     }
     assert!(close(bank_temperature(&[8.0, 30.0], 10.0, 41.0), Some(8.0)));
     assert_eq!(bank_temperature(&[], 5.0, 45.0), None);
@@ -96,38 +83,23 @@ fn rules() {
     for (rule, xs, want) in cases {
         assert!(close(apply(*rule, &v(xs)), *want), "{rule:?} {xs:?}");
     }
-    assert!(close(
-        apply(
-            Rule::WeightedMean,
-            &[(Some(50.0), 100.0), (Some(100.0), 300.0)]
-        ),
-        Some(87.5)
-    ));
+    assert!(close(apply(Rule::WeightedMean, &[(Some(50.0), 100.0), (Some(100.0), 300.0)]), Some(87.5)));
 }
 
 #[test]
 fn weights_follow_capacity() {
     assert_eq!(weights(&[Some(100.0), Some(300.0)]), vec![100.0, 300.0]);
     assert_eq!(weights(&[None, None]), vec![1.0, 1.0]);
-    assert_eq!(
-        weights(&[Some(100.0), None, Some(300.0)]),
-        vec![100.0, 200.0, 300.0]
-    );
+    assert_eq!(weights(&[Some(100.0), None, Some(300.0)]), vec![100.0, 200.0, 300.0]);
 }
 
 #[test]
 fn time_to_go() {
-    assert!(close(
-        super::time_to_go(Some(100.0), Some(-10.0)),
-        Some(36_000.0)
-    ));
+    assert!(close(super::time_to_go(Some(100.0), Some(-10.0)), Some(36_000.0)));
     assert_eq!(super::time_to_go(Some(100.0), Some(5.0)), None);
     assert_eq!(super::time_to_go(Some(100.0), Some(-0.04)), None);
     assert_eq!(super::time_to_go(None, Some(-10.0)), None);
-    assert!(close(
-        super::time_to_go(Some(1000.0), Some(-0.1)),
-        Some(TIME_TO_GO_MAX)
-    ));
+    assert!(close(super::time_to_go(Some(1000.0), Some(-0.1)), Some(TIME_TO_GO_MAX)));
 }
 
 #[test]
@@ -141,35 +113,14 @@ fn capacity_estimate_only_between_10_and_90_percent() {
 }
 
 fn member<'a>(presence: Presence, capacity: Option<f64>, values: &'a Readings) -> Member<'a> {
-    Member {
-        name: "m",
-        presence,
-        capacity,
-        values,
-        in_circuit: true,
-    }
+    Member { name: "m", presence, capacity, values, in_circuit: true }
 }
 
 #[test]
 fn unequal_bank_is_capacity_weighted() {
-    let a = readings(&[
-        (Q::Soc, 50.0),
-        (Q::Current, -10.0),
-        (Q::Voltage, 13.2),
-        (Q::ConsumedAh, -50.0),
-        (Q::Power, -132.0),
-    ]);
-    let b = readings(&[
-        (Q::Soc, 100.0),
-        (Q::Current, -30.0),
-        (Q::Voltage, 13.4),
-        (Q::ConsumedAh, 0.0),
-        (Q::Power, -402.0),
-    ]);
-    let ms = [
-        member(Presence::Online, Some(100.0), &a),
-        member(Presence::Online, Some(300.0), &b),
-    ];
+    let a = readings(&[(Q::Soc, 50.0), (Q::Current, -10.0), (Q::Voltage, 13.2), (Q::ConsumedAh, -50.0), (Q::Power, -132.0)]);
+    let b = readings(&[(Q::Soc, 100.0), (Q::Current, -30.0), (Q::Voltage, 13.4), (Q::ConsumedAh, 0.0), (Q::Power, -402.0)]);
+    let ms = [member(Presence::Online, Some(100.0), &a), member(Presence::Online, Some(300.0), &b)];
     let o = compute(&ms, &S);
     assert!(close(out(&o, paths::SOC), Some(87.5)));
     assert!(close(out(&o, paths::DC_CURRENT), Some(-40.0)));
@@ -178,10 +129,7 @@ fn unequal_bank_is_capacity_weighted() {
     assert!(close(out(&o, paths::CONSUMED_AH), Some(-50.0)));
     assert!(close(out(&o, paths::INSTALLED_CAPACITY), Some(400.0)));
     assert!(close(out(&o, paths::CAPACITY), Some(350.0)));
-    assert!(close(
-        out(&o, paths::TIME_TO_GO),
-        Some(350.0 / 40.0 * 3600.0)
-    ));
+    assert!(close(out(&o, paths::TIME_TO_GO), Some(350.0 / 40.0 * 3600.0)));
     assert!(close(out(&o, paths::MODULES_ONLINE), Some(2.0)));
     assert!(close(out(&o, paths::MODULES_OFFLINE), Some(0.0)));
     assert_eq!(out(&o, paths::DC_TEMPERATURE), None);
@@ -192,10 +140,7 @@ fn unequal_bank_is_capacity_weighted() {
 fn power_falls_back_to_v_times_i() {
     let a = readings(&[(Q::Current, -10.0), (Q::Voltage, 13.0)]);
     let b = readings(&[(Q::Current, -5.0), (Q::Voltage, 13.0), (Q::Power, -66.0)]);
-    let ms = [
-        member(Presence::Online, None, &a),
-        member(Presence::Online, None, &b),
-    ];
+    let ms = [member(Presence::Online, None, &a), member(Presence::Online, None, &b)];
     assert!(close(out(&compute(&ms, &S), paths::DC_POWER), Some(-196.0)));
 }
 
@@ -203,10 +148,7 @@ fn power_falls_back_to_v_times_i() {
 fn a_missing_member_value_makes_sums_invalid_not_smaller() {
     let a = readings(&[(Q::Current, -10.0), (Q::Soc, 80.0)]);
     let b = readings(&[(Q::Soc, 90.0)]);
-    let ms = [
-        member(Presence::Online, Some(100.0), &a),
-        member(Presence::Online, Some(100.0), &b),
-    ];
+    let ms = [member(Presence::Online, Some(100.0), &a), member(Presence::Online, Some(100.0), &b)];
     let o = compute(&ms, &S);
     assert_eq!(out(&o, paths::DC_CURRENT), None);
     assert!(close(out(&o, paths::SOC), Some(85.0)));
@@ -214,57 +156,33 @@ fn a_missing_member_value_makes_sums_invalid_not_smaller() {
 
 #[test]
 fn no_member_online_means_every_measurement_is_invalid() {
-    let a = readings(&[
-        (Q::Current, -10.0),
-        (Q::Soc, 80.0),
-        (Q::Voltage, 13.1),
-        (Q::AlarmLowSoc, 0.0),
-        (Q::HistChargeCycles, 4.0),
-    ]);
+    let a = readings(&[(Q::Current, -10.0), (Q::Soc, 80.0), (Q::Voltage, 13.1), (Q::AlarmLowSoc, 0.0), (Q::HistChargeCycles, 4.0)]);
     for presence in [Presence::Held, Presence::Lost] {
         let ms = [member(presence, Some(100.0), &a)];
         let o = compute(&ms, &S);
         for (path, v) in &o {
-            let counter = [
-                paths::MODULES_ONLINE,
-                paths::MODULES_OFFLINE,
-                paths::ALARM_MEMBER_LOST,
-            ]
-            .contains(path);
-            assert!(
-                counter || v.is_none(),
-                "{path} = {v:?} with no member online"
-            );
+            let counter = [paths::MODULES_ONLINE, paths::MODULES_OFFLINE, paths::ALARM_MEMBER_LOST].contains(path);
+            assert!(counter || v.is_none(), "{path} = {v:?} with no member online");
         }
         assert_eq!(out(&o, paths::MODULES_OFFLINE), Some(1.0));
     }
-    assert!(compute(&[], &S).iter().all(|(p, v)| {
-        v.is_none()
-            || [
-                paths::MODULES_ONLINE,
-                paths::MODULES_OFFLINE,
-                paths::ALARM_MEMBER_LOST,
-            ]
-            .contains(p)
-    }));
+    assert!(
+        compute(&[], &S)
+            .iter()
+            .all(|(p, v)| { v.is_none() || [paths::MODULES_ONLINE, paths::MODULES_OFFLINE, paths::ALARM_MEMBER_LOST,].contains(p) })
+    );
 }
 
 #[test]
 fn held_members_count_lost_ones_do_not() {
     let a = readings(&[(Q::Current, -10.0), (Q::Soc, 80.0)]);
     let b = readings(&[(Q::Current, -20.0), (Q::Soc, 60.0)]);
-    let held = [
-        member(Presence::Online, Some(100.0), &a),
-        member(Presence::Held, Some(100.0), &b),
-    ];
+    let held = [member(Presence::Online, Some(100.0), &a), member(Presence::Held, Some(100.0), &b)];
     let o = compute(&held, &S);
     assert!(close(out(&o, paths::DC_CURRENT), Some(-30.0)));
     assert!(close(out(&o, paths::MODULES_OFFLINE), Some(1.0)));
     assert_eq!(out(&o, paths::ALARM_MEMBER_LOST), Some(0.0));
-    let lost = [
-        member(Presence::Online, Some(100.0), &a),
-        member(Presence::Lost, Some(100.0), &b),
-    ];
+    let lost = [member(Presence::Online, Some(100.0), &a), member(Presence::Lost, Some(100.0), &b)];
     let o = compute(&lost, &S);
     assert!(close(out(&o, paths::DC_CURRENT), Some(-10.0)));
     assert!(close(out(&o, paths::INSTALLED_CAPACITY), Some(100.0)));
@@ -274,34 +192,13 @@ fn held_members_count_lost_ones_do_not() {
 #[test]
 fn total_capacity_override_scales_with_the_present_share() {
     let a = readings(&[(Q::Soc, 50.0)]);
-    let ms = [
-        member(Presence::Online, Some(100.0), &a),
-        member(Presence::Lost, Some(300.0), &a),
-    ];
-    let s = Settings {
-        total_capacity: Some(800.0),
-        ..S
-    };
-    assert!(close(
-        out(&compute(&ms, &s), paths::INSTALLED_CAPACITY),
-        Some(200.0)
-    ));
-    let ms = [
-        member(Presence::Online, None, &a),
-        member(Presence::Lost, None, &a),
-    ];
-    assert!(close(
-        out(&compute(&ms, &s), paths::INSTALLED_CAPACITY),
-        Some(400.0)
-    ));
-    let ms = [
-        member(Presence::Online, None, &a),
-        member(Presence::Online, None, &a),
-    ];
-    assert!(close(
-        out(&compute(&ms, &s), paths::INSTALLED_CAPACITY),
-        Some(800.0)
-    ));
+    let ms = [member(Presence::Online, Some(100.0), &a), member(Presence::Lost, Some(300.0), &a)];
+    let s = Settings { total_capacity: Some(800.0), ..S };
+    assert!(close(out(&compute(&ms, &s), paths::INSTALLED_CAPACITY), Some(200.0)));
+    let ms = [member(Presence::Online, None, &a), member(Presence::Lost, None, &a)];
+    assert!(close(out(&compute(&ms, &s), paths::INSTALLED_CAPACITY), Some(400.0)));
+    let ms = [member(Presence::Online, None, &a), member(Presence::Online, None, &a)];
+    assert!(close(out(&compute(&ms, &s), paths::INSTALLED_CAPACITY), Some(800.0)));
     assert!(close(out(&compute(&ms, &s), paths::CAPACITY), Some(400.0)));
     // Without the override an unknown capacity makes the bank's capacity unknown.
     assert_eq!(out(&compute(&ms, &S), paths::INSTALLED_CAPACITY), None);
@@ -332,10 +229,7 @@ fn alarms_take_the_worst_level_and_history_follows_its_table() {
         (Q::HistMinimumStarterVoltage, 12.4),
         (Q::StarterVoltage, 12.6),
     ]);
-    let ms = [
-        member(Presence::Online, Some(100.0), &a),
-        member(Presence::Online, Some(300.0), &b),
-    ];
+    let ms = [member(Presence::Online, Some(100.0), &a), member(Presence::Online, Some(300.0), &b)];
     let o = compute(&ms, &S);
     assert_eq!(out(&o, "/Alarms/LowVoltage"), Some(2.0));
     assert_eq!(out(&o, "/Alarms/HighTemperature"), Some(0.0));
@@ -344,10 +238,7 @@ fn alarms_take_the_worst_level_and_history_follows_its_table() {
     assert!(close(out(&o, "/History/MinimumVoltage"), Some(11.9)));
     assert!(close(out(&o, "/History/TotalAhDrawn"), Some(-400.0)));
     assert!(close(out(&o, "/History/FullDischarges"), Some(1.0)));
-    assert!(close(
-        out(&o, "/History/TimeSinceLastFullCharge"),
-        Some(100.0)
-    ));
+    assert!(close(out(&o, "/History/TimeSinceLastFullCharge"), Some(100.0)));
     assert!(close(out(&o, "/History/MinimumStarterVoltage"), Some(12.4)));
     assert!(close(out(&o, paths::DC1_VOLTAGE), Some(12.6)));
     assert_eq!(out(&o, paths::HAS_STARTER_VOLTAGE), Some(1.0));
@@ -360,12 +251,7 @@ fn every_measurement_path_is_computed_once() {
     let o = compute(&[member(Presence::Online, None, &a)], &S);
     let computed: Vec<&str> = o.iter().map(|(p, _)| *p).collect();
     for p in paths::MEASUREMENTS {
-        assert_eq!(
-            computed.iter().filter(|c| **c == p.path).count(),
-            1,
-            "{}",
-            p.path
-        );
+        assert_eq!(computed.iter().filter(|c| **c == p.path).count(), 1, "{}", p.path);
     }
     assert_eq!(computed.len(), paths::MEASUREMENTS.len());
 }

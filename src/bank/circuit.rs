@@ -61,9 +61,7 @@ pub fn update(members: &mut [Shunt], circuit_time: Duration, now: Instant) -> bo
                 let follows = i * expected.signum() >= FOLLOWS * expected.abs();
                 match m.circuit {
                     Circuit::In if nothing => Circuit::Suspect { since: now },
-                    Circuit::Suspect { since }
-                        if nothing && now.saturating_duration_since(since) >= circuit_time =>
-                    {
+                    Circuit::Suspect { since } if nothing && now.saturating_duration_since(since) >= circuit_time => {
                         log::warn!(
                             "{} is out of the circuit: it carries {i:.1} A while the bank carries {bank:.1} A (expected {expected:.1} A) for {} s; its share leaves the limits until it carries current again",
                             m.name(),
@@ -73,10 +71,7 @@ pub fn update(members: &mut [Shunt], circuit_time: Duration, now: Instant) -> bo
                     }
                     Circuit::Suspect { .. } if !nothing => Circuit::In,
                     Circuit::Out if follows => {
-                        log::info!(
-                            "{} carries current again ({i:.1} A of {bank:.1} A): back in the circuit",
-                            m.name()
-                        );
+                        log::info!("{} carries current again ({i:.1} A of {bank:.1} A): back in the circuit", m.name());
                         Circuit::In
                     }
                     c => c,

@@ -13,11 +13,7 @@ const L: Limits = Limits {
     hold: Duration::from_secs(60),
     ramp: Duration::from_secs(60),
 };
-const INSTANT: Limits = Limits {
-    hold: Duration::ZERO,
-    ramp: Duration::ZERO,
-    ..L
-};
+const INSTANT: Limits = Limits { hold: Duration::ZERO, ramp: Duration::ZERO, ..L };
 
 fn r(pairs: &[(Q, f64)]) -> Readings {
     let mut v = [None; Q::COUNT];
@@ -28,13 +24,7 @@ fn r(pairs: &[(Q, f64)]) -> Readings {
 }
 
 fn m<'a>(name: &'a str, presence: Presence, values: &'a Readings) -> Member<'a> {
-    Member {
-        name,
-        presence,
-        capacity: Some(100.0),
-        values,
-        in_circuit: true,
-    }
+    Member { name, presence, capacity: Some(100.0), values, in_circuit: true }
 }
 
 /// One decision of a fresh policy with no hold and no ramp.
@@ -56,13 +46,7 @@ fn each_hazard_sets_its_limit_and_says_why() {
     let none = r(&[]);
     // (members, CCL, DCL, words in the charge text, words in the discharge text)
     let cases: Vec<(Vec<Member>, f64, f64, &str, &str)> = vec![
-        (
-            vec![m("Battery 1", Online, &ok), m("Battery 2", Online, &ok)],
-            300.0,
-            600.0,
-            "Configured limit 300 A",
-            "Configured limit 600 A",
-        ),
+        (vec![m("Battery 1", Online, &ok), m("Battery 2", Online, &ok)], 300.0, 600.0, "Configured limit 300 A", "Configured limit 600 A"),
         (
             vec![m("Battery 1", Online, &ok), m("Battery 2", Online, &cold)],
             0.0,
@@ -77,113 +61,34 @@ fn each_hazard_sets_its_limit_and_says_why() {
             "Battery 1 too hot to charge (46.0 °C > 45.0 °C)",
             "Configured",
         ),
+        (vec![m("Battery 1", Online, &hv), m("Battery 2", Online, &ok)], 0.0, 600.0, "Battery 1 high-voltage alarm", "Configured"),
+        (vec![m("Battery 1", Online, &ht), m("Battery 2", Online, &ok)], 0.0, 600.0, "Battery 1 high-temperature alarm", "Configured"),
+        (vec![m("Battery 1", Online, &lv), m("Battery 2", Online, &ok)], 300.0, 0.0, "Configured", "Battery 1 low-voltage alarm"),
+        (vec![m("Battery 1", Online, &ls), m("Battery 2", Online, &ok)], 300.0, 0.0, "Configured", "Battery 1 low-SoC alarm"),
         (
-            vec![m("Battery 1", Online, &hv), m("Battery 2", Online, &ok)],
-            0.0,
-            600.0,
-            "Battery 1 high-voltage alarm",
-            "Configured",
-        ),
-        (
-            vec![m("Battery 1", Online, &ht), m("Battery 2", Online, &ok)],
-            0.0,
-            600.0,
-            "Battery 1 high-temperature alarm",
-            "Configured",
-        ),
-        (
-            vec![m("Battery 1", Online, &lv), m("Battery 2", Online, &ok)],
-            300.0,
-            0.0,
-            "Configured",
-            "Battery 1 low-voltage alarm",
-        ),
-        (
-            vec![m("Battery 1", Online, &ls), m("Battery 2", Online, &ok)],
-            300.0,
-            0.0,
-            "Configured",
-            "Battery 1 low-SoC alarm",
-        ),
-        (
-            vec![
-                m("Battery 1", Online, &freezing),
-                m("Battery 2", Online, &ok),
-            ],
+            vec![m("Battery 1", Online, &freezing), m("Battery 2", Online, &ok)],
             0.0,
             0.0,
             "too cold to charge",
             "Battery 1 too cold to discharge (-25.0 °C < -20.0 °C)",
         ),
         // One of two equal batteries drops out: half the current, both ways.
-        (
-            vec![m("Battery 1", Online, &ok), m("Battery 2", Held, &ok)],
-            150.0,
-            300.0,
-            "1 of 2 members present: 50 % of 300 A",
-            "50 % of 600 A",
-        ),
-        (
-            vec![m("Battery 1", Online, &ok), m("Battery 2", Lost, &none)],
-            150.0,
-            300.0,
-            "50 %",
-            "50 %",
-        ),
+        (vec![m("Battery 1", Online, &ok), m("Battery 2", Held, &ok)], 150.0, 300.0, "1 of 2 members present: 50 % of 300 A", "50 % of 600 A"),
+        (vec![m("Battery 1", Online, &ok), m("Battery 2", Lost, &none)], 150.0, 300.0, "50 %", "50 %"),
         // A held member's last state still blocks.
-        (
-            vec![m("Battery 1", Online, &ok), m("Battery 2", Held, &cold)],
-            0.0,
-            300.0,
-            "Battery 2 too cold",
-            "50 %",
-        ),
+        (vec![m("Battery 1", Online, &ok), m("Battery 2", Held, &cold)], 0.0, 300.0, "Battery 2 too cold", "50 %"),
         // Stale: charging stops at once; discharge keeps the held share through the grace period.
-        (
-            vec![m("Battery 1", Held, &ok), m("Battery 2", Held, &ok)],
-            0.0,
-            600.0,
-            "no fresh data from any member",
-            "Configured",
-        ),
-        (
-            vec![m("Battery 1", Lost, &none), m("Battery 2", Lost, &none)],
-            0.0,
-            0.0,
-            "no fresh data",
-            "every member lost",
-        ),
-        (
-            vec![],
-            0.0,
-            0.0,
-            "no SmartShunt found",
-            "no SmartShunt found",
-        ),
+        (vec![m("Battery 1", Held, &ok), m("Battery 2", Held, &ok)], 0.0, 600.0, "no fresh data from any member", "Configured"),
+        (vec![m("Battery 1", Lost, &none), m("Battery 2", Lost, &none)], 0.0, 0.0, "no fresh data", "every member lost"),
+        (vec![], 0.0, 0.0, "no SmartShunt found", "no SmartShunt found"),
     ];
     for (members, ccl, dcl, ctext, dtext) in cases {
         let d = decide(&members);
         let names: Vec<_> = members.iter().map(|m| (m.name, m.presence)).collect();
-        assert!(
-            (d.charge_current - ccl).abs() < 1e-9,
-            "{names:?}: CCL {} != {ccl}",
-            d.charge_current
-        );
-        assert!(
-            (d.discharge_current - dcl).abs() < 1e-9,
-            "{names:?}: DCL {} != {dcl}",
-            d.discharge_current
-        );
-        assert!(
-            d.charge_text.contains(ctext),
-            "{names:?}: '{}' lacks '{ctext}'",
-            d.charge_text
-        );
-        assert!(
-            d.discharge_text.contains(dtext),
-            "{names:?}: '{}' lacks '{dtext}'",
-            d.discharge_text
-        );
+        assert!((d.charge_current - ccl).abs() < 1e-9, "{names:?}: CCL {} != {ccl}", d.charge_current);
+        assert!((d.discharge_current - dcl).abs() < 1e-9, "{names:?}: DCL {} != {dcl}", d.discharge_current);
+        assert!(d.charge_text.contains(ctext), "{names:?}: '{}' lacks '{ctext}'", d.charge_text);
+        assert!(d.discharge_text.contains(dtext), "{names:?}: '{}' lacks '{dtext}'", d.discharge_text);
     }
 }
 
@@ -206,11 +111,7 @@ fn a_block_reopens_after_margin_and_hold_then_ramps() {
     // Back above the limit but not by the margin: still stopped.
     let d = step(&mut p, 6.0, 62);
     assert_eq!(d.charge_current, 0.0);
-    assert!(
-        d.charge_text.contains("not yet clear by the margin"),
-        "{}",
-        d.charge_text
-    );
+    assert!(d.charge_text.contains("not yet clear by the margin"), "{}", d.charge_text);
     // Clear by the margin: held for BMS_HOLD_TIME...
     assert_eq!(step(&mut p, 7.5, 70).charge_current, 0.0);
     let d = step(&mut p, 7.5, 129);
@@ -235,13 +136,7 @@ fn a_block_reopens_after_margin_and_hold_then_ramps() {
 fn values_are_always_valid_and_consistent() {
     let p = Policy::new(L);
     for values in [p.initial_values(), p.values(&decide(&[]))] {
-        let get = |path: &str| {
-            values
-                .iter()
-                .find(|(p, _)| *p == path)
-                .map(|(_, v)| v.clone())
-                .unwrap()
-        };
+        let get = |path: &str| values.iter().find(|(p, _)| *p == path).map(|(_, v)| v.clone()).unwrap();
         assert_eq!(get(paths::MAX_CHARGE_VOLTAGE), Value::Double(14.2));
         assert_eq!(get(paths::MAX_CHARGE_CURRENT), Value::Double(0.0));
         assert_eq!(get(paths::ALLOW_TO_CHARGE), Value::Uint(0));
@@ -264,12 +159,7 @@ fn arb_member() -> impl Strategy<Value = (Readings, Presence, Option<f64>)> {
         alarm.clone(),
         alarm.clone(),
         alarm,
-        prop::sample::select(vec![
-            Presence::Online,
-            Presence::Online,
-            Presence::Held,
-            Presence::Lost,
-        ]),
+        prop::sample::select(vec![Presence::Online, Presence::Online, Presence::Held, Presence::Lost]),
         prop::option::of(50.0f64..1000.0),
     )
         .prop_map(|(t, hv, ht, lv, ls, presence, cap)| {
@@ -321,18 +211,9 @@ proptest! {
 fn a_rising_share_ramps_and_a_falling_one_applies_at_once() {
     let t = Instant::now();
     let warm = r(&[(Q::Temperature, 20.0)]);
-    let both = [
-        m("A", Presence::Online, &warm),
-        m("B", Presence::Online, &warm),
-    ];
-    let one = [
-        m("A", Presence::Online, &warm),
-        m("B", Presence::Lost, &warm),
-    ];
-    let mut p = Policy::new(Limits {
-        hold: Duration::ZERO,
-        ..L
-    });
+    let both = [m("A", Presence::Online, &warm), m("B", Presence::Online, &warm)];
+    let one = [m("A", Presence::Online, &warm), m("B", Presence::Lost, &warm)];
+    let mut p = Policy::new(Limits { hold: Duration::ZERO, ..L });
     // At start-up the members found are the bank: their share applies at once.
     p.decide(&one, t);
     assert!((p.decide(&one, t + Duration::from_secs(61)).charge_current - 150.0).abs() < 1e-6);
@@ -342,25 +223,14 @@ fn a_rising_share_ramps_and_a_falling_one_applies_at_once() {
     assert!((d.charge_current - 150.0).abs() < 1e-6, "{d:?}");
     let d = p.decide(&both, t + Duration::from_secs(100));
     assert!((d.charge_current - 225.0).abs() < 1e-6, "{d:?}");
-    assert!(
-        d.charge_text
-            .starts_with("Ramping up: 2 of 2 members present, 75 %"),
-        "{}",
-        d.charge_text
-    );
-    assert!(
-        (d.discharge_current - 450.0).abs() < 1e-6,
-        "DCL ramps too: {d:?}"
-    );
+    assert!(d.charge_text.starts_with("Ramping up: 2 of 2 members present, 75 %"), "{}", d.charge_text);
+    assert!((d.discharge_current - 450.0).abs() < 1e-6, "DCL ramps too: {d:?}");
     // B leaves again mid-ramp: down to its share at once.
     let d = p.decide(&one, t + Duration::from_secs(101));
     assert!((d.charge_current - 150.0).abs() < 1e-6, "{d:?}");
     assert_eq!(d.charge_text, "1 of 2 members present: 50 % of 300 A");
     p.decide(&both, t + Duration::from_secs(110));
-    assert_eq!(
-        p.decide(&both, t + Duration::from_secs(170)).charge_text,
-        "Configured limit 300 A"
-    );
+    assert_eq!(p.decide(&both, t + Duration::from_secs(170)).charge_text, "Configured limit 300 A");
 }
 
 #[test]
@@ -369,23 +239,12 @@ fn a_member_out_of_the_circuit_gives_up_its_share_and_is_named() {
     let mut out = m("Battery 2", Presence::Online, &warm);
     out.in_circuit = false;
     let d = decide(&[m("Battery 1", Presence::Online, &warm), out]);
-    assert!(
-        (d.charge_current - 150.0).abs() < 1e-6 && (d.discharge_current - 300.0).abs() < 1e-6,
-        "{d:?}"
-    );
-    assert_eq!(
-        d.charge_text,
-        "1 of 2 members present: 50 % of 300 A (Battery 2 carries no current: out of the circuit)"
-    );
+    assert!((d.charge_current - 150.0).abs() < 1e-6 && (d.discharge_current - 300.0).abs() < 1e-6, "{d:?}");
+    assert_eq!(d.charge_text, "1 of 2 members present: 50 % of 300 A (Battery 2 carries no current: out of the circuit)");
     let mut p = Policy::new(INSTANT);
-    p.set_note(Some(
-        "bank members not remembered (localsettings unavailable)".into(),
-    ));
+    p.set_note(Some("bank members not remembered (localsettings unavailable)".into()));
     let d = p.decide(&[m("Battery 1", Presence::Online, &warm)], Instant::now());
-    assert_eq!(
-        d.charge_text,
-        "Configured limit 300 A; bank members not remembered (localsettings unavailable)"
-    );
+    assert_eq!(d.charge_text, "Configured limit 300 A; bank members not remembered (localsettings unavailable)");
 }
 
 proptest! {

@@ -6,10 +6,7 @@ use std::time::Duration;
 
 use log::LevelFilter;
 
-use super::values::{
-    current, exclude, exclude_text, flag, level, level_text, mode, mode_text, name, opt, real,
-    secs, temp, unquote, whole,
-};
+use super::values::{current, exclude, exclude_text, flag, level, level_text, mode, mode_text, name, opt, real, secs, temp, unquote, whole};
 use super::{Config, DeviceMode};
 
 /// One setting.
@@ -26,19 +23,8 @@ pub(super) struct Key {
     pub show: fn(&Config) -> String,
 }
 
-const fn key(
-    name: &'static str,
-    default: &'static str,
-    parse: fn(&str, &mut Config) -> Result<(), String>,
-    show: fn(&Config) -> String,
-) -> Key {
-    Key {
-        name,
-        default,
-        unquote: true,
-        parse,
-        show,
-    }
+const fn key(name: &'static str, default: &'static str, parse: fn(&str, &mut Config) -> Result<(), String>, show: fn(&Config) -> String) -> Key {
+    Key { name, default, unquote: true, parse, show }
 }
 
 /// Stores a parsed value in its field.
@@ -137,14 +123,8 @@ pub(super) const KEYS: [Key; 22] = [
 
 /// Keys of the original program that this daemon no longer has; an upgraded `config.ini`
 /// may still carry them, so they get a clearer warning than "unknown".
-pub(super) const RETIRED: [&str; 6] = [
-    "CAPACITY_MODE",
-    "UPDATE_INTERVAL_FIND_DEVICES",
-    "MAX_UPDATE_INTERVAL_FIND_DEVICES",
-    "SEARCH_TRIALS",
-    "READ_TRIALS",
-    "TIME_BEFORE_RESTART",
-];
+pub(super) const RETIRED: [&str; 6] =
+    ["CAPACITY_MODE", "UPDATE_INTERVAL_FIND_DEVICES", "MAX_UPDATE_INTERVAL_FIND_DEVICES", "SEARCH_TRIALS", "READ_TRIALS", "TIME_BEFORE_RESTART"];
 
 /// A limit a virtual BMS must publish: its key, what it is for messages, and its field.
 pub(super) struct Limit {
@@ -154,21 +134,9 @@ pub(super) struct Limit {
 }
 
 pub(super) const LIMITS: [Limit; 3] = [
-    Limit {
-        key: "MAX_CHARGE_VOLTAGE",
-        what: "a charge voltage limit (CVL)",
-        field: |c| &mut c.max_charge_voltage,
-    },
-    Limit {
-        key: "MAX_CHARGE_CURRENT",
-        what: "a charge current limit (CCL)",
-        field: |c| &mut c.max_charge_current,
-    },
-    Limit {
-        key: "MAX_DISCHARGE_CURRENT",
-        what: "a discharge current limit (DCL)",
-        field: |c| &mut c.max_discharge_current,
-    },
+    Limit { key: "MAX_CHARGE_VOLTAGE", what: "a charge voltage limit (CVL)", field: |c| &mut c.max_charge_voltage },
+    Limit { key: "MAX_CHARGE_CURRENT", what: "a charge current limit (CCL)", field: |c| &mut c.max_charge_current },
+    Limit { key: "MAX_DISCHARGE_CURRENT", what: "a discharge current limit (DCL)", field: |c| &mut c.max_discharge_current },
 ];
 
 /// The row of a key given in capitals.
@@ -242,11 +210,7 @@ impl Key {
         let v = if self.unquote { unquote(raw)? } else { raw };
         // Blank means the built-in default. A key that is unset by default reads its blank
         // itself (DEVICE_NAME refuses one made of control characters).
-        let v = if v.trim().is_empty() && !self.default.is_empty() {
-            self.default
-        } else {
-            v
-        };
+        let v = if v.trim().is_empty() && !self.default.is_empty() { self.default } else { v };
         (self.parse)(v, c)
     }
 }

@@ -23,10 +23,7 @@ impl Config {
                         loader.add(&text, &file);
                         continue;
                     }
-                    Err(e) => format!(
-                        "is not UTF-8 text (bad byte at offset {})",
-                        e.utf8_error().valid_up_to()
-                    ),
+                    Err(e) => format!("is not UTF-8 text (bad byte at offset {})", e.utf8_error().valid_up_to()),
                 },
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => continue,
                 Err(e) => format!("cannot be read: {e}"),
@@ -89,11 +86,7 @@ impl Loader {
 
     /// A file that could not be read at all.
     fn unreadable(&mut self, file: &str, message: String) {
-        let at = Origin {
-            file_index: self.next_file(file),
-            file: file.to_string(),
-            line: None,
-        };
+        let at = Origin { file_index: self.next_file(file), file: file.to_string(), line: None };
         self.report(Severity::Error, &at, None, message);
     }
 
@@ -104,11 +97,7 @@ impl Loader {
         let found = parsed.diagnostics.into_iter().map(|d| (file_index, d));
         self.diagnostics.extend(found);
         for entry in parsed.entries {
-            let origin = Origin {
-                file_index,
-                file: file.to_string(),
-                line: entry.line,
-            };
+            let origin = Origin { file_index, file: file.to_string(), line: entry.line };
             self.set(&entry.key, &entry.value, origin);
         }
     }
@@ -137,10 +126,7 @@ impl Loader {
 
     /// Whichever of `keys` was set last, with where.
     fn latest(&self, keys: &[&'static str]) -> Option<(&'static str, Origin)> {
-        keys.iter()
-            .filter_map(|&k| self.origins.get(k).map(|o| (k, o)))
-            .max_by_key(|(_, o)| o.rank())
-            .map(|(k, o)| (k, o.clone()))
+        keys.iter().filter_map(|&k| self.origins.get(k).map(|o| (k, o))).max_by_key(|(_, o)| o.rank()).map(|(k, o)| (k, o.clone()))
     }
 
     /// An error located where the later of `keys` was set (the last file if none was).
@@ -163,9 +149,7 @@ impl Loader {
             if RETIRED.contains(&key.as_str()) {
                 continue;
             }
-            let hint = suggest(key)
-                .map(|s| format!(" (did you mean {s}?)"))
-                .unwrap_or_default();
+            let hint = suggest(key).map(|s| format!(" (did you mean {s}?)")).unwrap_or_default();
             let (severity, msg) = if allow {
                 (Severity::Warning, format!("unknown setting, ignored{hint}"))
             } else {
@@ -186,26 +170,11 @@ impl Loader {
         self.check_limits();
         let hot = ("TEMP_HOT_DANGER", self.config.temp_hot_danger);
         self.check_below(("TEMP_COLD_DANGER", self.config.temp_cold_danger), hot);
-        self.check_below(
-            ("TEMP_DISCHARGE_COLD", self.config.temp_discharge_cold),
-            hot,
-        );
+        self.check_below(("TEMP_DISCHARGE_COLD", self.config.temp_discharge_cold), hot);
         // Stable: what shares a line keeps the order it was found in.
-        self.diagnostics
-            .sort_by_key(|(file, d)| (*file, d.line.unwrap_or(0)));
-        let (errors, warnings): (Vec<_>, Vec<_>) = self
-            .diagnostics
-            .into_iter()
-            .map(|(_, d)| d)
-            .partition(|d| d.severity == Severity::Error);
-        if errors.is_empty() {
-            Ok(Loaded {
-                config: self.config,
-                warnings,
-            })
-        } else {
-            Err(errors)
-        }
+        self.diagnostics.sort_by_key(|(file, d)| (*file, d.line.unwrap_or(0)));
+        let (errors, warnings): (Vec<_>, Vec<_>) = self.diagnostics.into_iter().map(|(_, d)| d).partition(|d| d.severity == Severity::Error);
+        if errors.is_empty() { Ok(Loaded { config: self.config, warnings }) } else { Err(errors) }
     }
 
     /// virtual-bms needs all three limits; monitor mode drops them, so nothing downstream
@@ -220,8 +189,7 @@ impl Loader {
             let value = (limit.field)(&mut self.config);
             if !virtual_bms && value.take().is_some() {
                 if let Some(o) = self.origins.get(key).cloned() {
-                    let msg =
-                        "is ignored in monitor mode (it only applies to DEVICE_MODE = virtual-bms)";
+                    let msg = "is ignored in monitor mode (it only applies to DEVICE_MODE = virtual-bms)";
                     self.report(Severity::Warning, &o, Some(key), msg.into());
                 }
             } else if virtual_bms && value.is_none() && !self.failed.contains(key) {
@@ -231,10 +199,7 @@ impl Loader {
                     limit.what
                 );
                 if let Some((typo, o)) = self.unknown.iter().find(|(u, _)| near(u, key)) {
-                    let at = o
-                        .line
-                        .map(|l| format!("{}:{l}", o.file))
-                        .unwrap_or(o.file.clone());
+                    let at = o.line.map(|l| format!("{}:{l}", o.file)).unwrap_or(o.file.clone());
                     msg.push_str(&format!(" (is {typo} at {at} a misspelling of it?)"));
                 }
                 self.error_at(&["DEVICE_MODE", key], key, msg);
@@ -243,11 +208,7 @@ impl Loader {
     }
 
     /// A cold limit must lie below the hot one. Skipped if either value was rejected.
-    fn check_below(
-        &mut self,
-        (low_key, low): (&'static str, f64),
-        (high_key, high): (&'static str, f64),
-    ) {
+    fn check_below(&mut self, (low_key, low): (&'static str, f64), (high_key, high): (&'static str, f64)) {
         if low < high || self.failed.contains(low_key) || self.failed.contains(high_key) {
             return;
         }

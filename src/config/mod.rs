@@ -166,20 +166,8 @@ pub fn error_count(n: usize) -> String {
 }
 
 impl Diagnostic {
-    fn new(
-        severity: Severity,
-        file: &str,
-        line: Option<usize>,
-        key: Option<&str>,
-        message: impl Into<String>,
-    ) -> Self {
-        Diagnostic {
-            severity,
-            file: file.to_string(),
-            line,
-            key: key.map(str::to_string),
-            message: message.into(),
-        }
+    fn new(severity: Severity, file: &str, line: Option<usize>, key: Option<&str>, message: impl Into<String>) -> Self {
+        Diagnostic { severity, file: file.to_string(), line, key: key.map(str::to_string), message: message.into() }
     }
 }
 

@@ -23,10 +23,7 @@ pub(super) struct Parsed {
 
 /// Parses one file's text; `file` names it in messages.
 pub(super) fn parse(text: &str, file: &str) -> Parsed {
-    let mut pass = Pass {
-        file,
-        diagnostics: Vec::new(),
-    };
+    let mut pass = Pass { file, diagnostics: Vec::new() };
     let (ini, lines) = pass.prepare(text);
     type Sections = BTreeMap<String, BTreeMap<String, String>>;
     let mut entries = match serde_ini::from_str::<Sections>(&ini) {
@@ -34,28 +31,16 @@ pub(super) fn parse(text: &str, file: &str) -> Parsed {
             .remove("DEFAULT")
             .unwrap_or_default()
             .into_iter()
-            .map(|(key, value)| Entry {
-                line: lines.get(&key).copied(),
-                key,
-                value,
-            })
+            .map(|(key, value)| Entry { line: lines.get(&key).copied(), key, value })
             .collect(),
         Err(e) => {
             // The pre-pass only emits lines serde_ini accepts; this is a safety net.
-            pass.note(
-                Severity::Error,
-                None,
-                None,
-                format!("INI parser failed: {e}"),
-            );
+            pass.note(Severity::Error, None, None, format!("INI parser failed: {e}"));
             Vec::new()
         }
     };
     entries.sort(); // report in line order
-    Parsed {
-        entries,
-        diagnostics: pass.diagnostics,
-    }
+    Parsed { entries, diagnostics: pass.diagnostics }
 }
 
 /// Cuts an inline comment: a `#` or `;` at the start of the line or after whitespace,
@@ -115,11 +100,7 @@ impl Pass<'_> {
                 continue;
             }
             let Some((key, value)) = line.split_once('=') else {
-                let hint = if line.contains(':') {
-                    " (use '=' rather than ':')"
-                } else {
-                    ""
-                };
+                let hint = if line.contains(':') { " (use '=' rather than ':')" } else { "" };
                 let msg = format!("expected KEY = value, but this line has no '='{hint}");
                 self.note(Severity::Error, Some(n), None, msg);
                 continue;

@@ -12,22 +12,13 @@ use super::{DeviceMode, Exclude};
 /// comment pre-pass treats every `"` as a quote mark, so a stray one would silently hide
 /// a later comment marker.
 pub(super) fn unquote(raw: &str) -> Result<&str, String> {
-    let inner = raw
-        .strip_prefix('"')
-        .and_then(|r| r.strip_suffix('"'))
-        .unwrap_or(raw);
+    let inner = raw.strip_prefix('"').and_then(|r| r.strip_suffix('"')).unwrap_or(raw);
     if !inner.contains('"') {
         Ok(inner)
     } else if raw.starts_with('"') && raw.matches('"').count() == 1 {
-        Err(format!(
-            "{} starts with a double quote, but the closing quote is missing",
-            shown(raw)
-        ))
+        Err(format!("{} starts with a double quote, but the closing quote is missing", shown(raw)))
     } else {
-        Err(format!(
-            "{} has a stray double quote; quotes may only enclose the whole value",
-            shown(raw)
-        ))
+        Err(format!("{} has a stray double quote; quotes may only enclose the whole value", shown(raw)))
     }
 }
 
@@ -41,11 +32,7 @@ pub(super) fn shown(v: &str) -> String {
             out.push(c);
         }
     }
-    if v.contains('"') {
-        format!("'{out}'")
-    } else {
-        format!("\"{out}\"")
-    }
+    if v.contains('"') { format!("'{out}'") } else { format!("\"{out}\"") }
 }
 
 fn invalid(v: &str, expected: impl fmt::Display) -> String {
@@ -56,9 +43,7 @@ fn invalid(v: &str, expected: impl fmt::Display) -> String {
 /// a unit after it ("14.2 V") and, if `decimal`, a decimal comma ("14,2"). "" if neither.
 fn number_hint(v: &str, decimal: bool) -> &'static str {
     let unsigned = v.strip_prefix(['+', '-']).unwrap_or(v);
-    let end = unsigned
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(unsigned.len());
+    let end = unsigned.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(unsigned.len());
     let (number, rest) = unsigned.split_at(end);
     if !number.bytes().any(|b| b.is_ascii_digit()) {
         return "";
@@ -75,22 +60,14 @@ fn number_hint(v: &str, decimal: bool) -> &'static str {
         _ => {
             let unit = rest.trim_start();
             let unit_like = |c: char| c.is_alphabetic() || matches!(c, '°' | '%' | '/');
-            if !unit.is_empty() && unit.chars().all(unit_like) {
-                "; write the number without its unit"
-            } else {
-                ""
-            }
+            if !unit.is_empty() && unit.chars().all(unit_like) { "; write the number without its unit" } else { "" }
         }
     }
 }
 
 /// Blank means "not set"; anything else is parsed.
 pub(super) fn opt<T>(v: &str, parse: fn(&str) -> Result<T, String>) -> Result<Option<T>, String> {
-    if v.trim().is_empty() {
-        Ok(None)
-    } else {
-        parse(v).map(Some)
-    }
+    if v.trim().is_empty() { Ok(None) } else { parse(v).map(Some) }
 }
 
 pub(super) fn mode(v: &str) -> Result<DeviceMode, String> {
@@ -155,20 +132,10 @@ pub(super) fn name(v: &str) -> Result<Option<String>, String> {
 
 /// A plain decimal number (`5`, `5.0`, `-3.5`) in range. Exponents, units, `inf` and `NaN`
 /// are refused: Rust's float parser alone would accept several of them.
-pub(super) fn real(
-    v: &str,
-    min: f64,
-    max: f64,
-    min_inclusive: bool,
-    what: &str,
-) -> Result<f64, String> {
+pub(super) fn real(v: &str, min: f64, max: f64, min_inclusive: bool, what: &str) -> Result<f64, String> {
     let v = v.trim();
     let expected = || {
-        if min_inclusive {
-            format!("{what} between {min} and {max}")
-        } else {
-            format!("{what}, more than {min} and at most {max}")
-        }
+        if min_inclusive { format!("{what} between {min} and {max}") } else { format!("{what}, more than {min} and at most {max}") }
     };
     let unsigned = v.strip_prefix(['+', '-']).unwrap_or(v);
     let (int, frac) = unsigned.split_once('.').unwrap_or((unsigned, ""));
@@ -194,14 +161,8 @@ pub(super) fn current(v: &str) -> Result<f64, String> {
 pub(super) fn whole(v: &str, min: u64, max: u64, what: &str) -> Result<u64, String> {
     let v = v.trim();
     let unsigned = v.strip_prefix('+').unwrap_or(v);
-    let parsed = if unsigned.bytes().all(|b| b.is_ascii_digit()) {
-        unsigned.parse::<u64>().ok()
-    } else {
-        None
-    };
-    parsed.filter(|n| (min..=max).contains(n)).ok_or_else(|| {
-        invalid(v, format!("{what} between {min} and {max}")) + number_hint(v, false)
-    })
+    let parsed = if unsigned.bytes().all(|b| b.is_ascii_digit()) { unsigned.parse::<u64>().ok() } else { None };
+    parsed.filter(|n| (min..=max).contains(n)).ok_or_else(|| invalid(v, format!("{what} between {min} and {max}")) + number_hint(v, false))
 }
 
 pub(super) fn secs(v: &str, min: u64, max: u64) -> Result<Duration, String> {
@@ -230,10 +191,7 @@ pub(super) fn exclude(raw: &str) -> Result<Vec<Exclude>, String> {
         }
     }
     if quoted {
-        return Err(format!(
-            "{} has an unbalanced double quote: the closing quote is missing",
-            shown(raw)
-        ));
+        return Err(format!("{} has an unbalanced double quote: the closing quote is missing", shown(raw)));
     }
     let mut out = Vec::new();
     for (n, item) in items.iter().enumerate() {
@@ -243,17 +201,10 @@ pub(super) fn exclude(raw: &str) -> Result<Vec<Exclude>, String> {
             None => (item, false),
         };
         if text.is_empty() {
-            return Err(format!(
-                "item {} of {} is empty (a doubled or trailing comma?)",
-                n + 1,
-                shown(raw)
-            ));
+            return Err(format!("item {} of {} is empty (a doubled or trailing comma?)", n + 1, shown(raw)));
         }
         if text.contains('"') {
-            return Err(format!(
-                "item {}: double quotes may only enclose a whole item",
-                shown(item)
-            ));
+            return Err(format!("item {}: double quotes may only enclose a whole item", shown(item)));
         }
         if text.chars().any(char::is_control) {
             return Err(format!("item {} contains a control character", shown(item)));
@@ -263,10 +214,7 @@ pub(super) fn exclude(raw: &str) -> Result<Vec<Exclude>, String> {
             true => None,
             false => text.parse::<u32>().ok(),
         };
-        out.push(Exclude {
-            text: text.to_string(),
-            instance,
-        });
+        out.push(Exclude { text: text.to_string(), instance });
     }
     Ok(out)
 }

@@ -40,15 +40,9 @@ type Batch = Vec<(String, Decoded)>;
 #[derive(Debug)]
 pub enum Event {
     /// A service was found and scanned: all its items.
-    Appeared {
-        service: String,
-        items: Vec<(String, Decoded)>,
-    },
+    Appeared { service: String, items: Vec<(String, Decoded)> },
     /// Items of a scanned service changed.
-    Changed {
-        service: String,
-        items: Vec<(String, Decoded)>,
-    },
+    Changed { service: String, items: Vec<(String, Decoded)> },
     /// The service left the bus.
     Vanished { service: String },
 }
@@ -98,11 +92,7 @@ enum Input {
 
 /// Follows the services until the bus goes away. Events go to `tx` (any type that can be made
 /// from an [`Event`], so the owner can use one channel for all its inputs).
-pub async fn run<E: From<Event>>(
-    conn: Connection,
-    opts: Options,
-    tx: Sender<E>,
-) -> Result<(), BusLost> {
+pub async fn run<E: From<Event>>(conn: Connection, opts: Options, tx: Sender<E>) -> Result<(), BusLost> {
     let bus_err = |e: zbus::Error| BusLost(e.to_string());
     let class = opts.prefix.trim_end_matches('.').to_owned();
     let noc = MatchRule::builder()
@@ -113,12 +103,7 @@ pub async fn run<E: From<Event>>(
         .and_then(|b| b.arg0ns(class.as_str()))
         .map_err(bus_err)?
         .build();
-    let props = MatchRule::builder()
-        .msg_type(Type::Signal)
-        .interface(BUSITEM)
-        .and_then(|b| b.member("PropertiesChanged"))
-        .map_err(bus_err)?
-        .build();
+    let props = MatchRule::builder().msg_type(Type::Signal).interface(BUSITEM).and_then(|b| b.member("PropertiesChanged")).map_err(bus_err)?.build();
     let items = MatchRule::builder()
         .msg_type(Type::Signal)
         .interface(BUSITEM)
@@ -127,26 +112,12 @@ pub async fn run<E: From<Event>>(
         .map_err(bus_err)?
         .build();
     // Large queues: a stream that is full makes zbus stop reading the socket.
-    let mut noc = MessageStream::for_match_rule(noc, &conn, Some(1024))
-        .await
-        .map_err(bus_err)?;
-    let mut props = MessageStream::for_match_rule(props, &conn, Some(8192))
-        .await
-        .map_err(bus_err)?;
-    let mut items = MessageStream::for_match_rule(items, &conn, Some(8192))
-        .await
-        .map_err(bus_err)?;
+    let mut noc = MessageStream::for_match_rule(noc, &conn, Some(1024)).await.map_err(bus_err)?;
+    let mut props = MessageStream::for_match_rule(props, &conn, Some(8192)).await.map_err(bus_err)?;
+    let mut items = MessageStream::for_match_rule(items, &conn, Some(8192)).await.map_err(bus_err)?;
 
     let (scan_tx, scan_rx) = unbounded();
-    let mut m = Monitor {
-        conn: conn.clone(),
-        opts,
-        tx,
-        scan_tx,
-        tracked: HashMap::new(),
-        owners: HashMap::new(),
-        once: LogOnce::default(),
-    };
+    let mut m = Monitor { conn: conn.clone(), opts, tx, scan_tx, tracked: HashMap::new(), owners: HashMap::new(), once: LogOnce::default() };
     m.rescan().await?;
     let mut ticker = smol::Timer::interval(m.opts.rescan_interval);
 
@@ -187,11 +158,7 @@ async fn next_input(
         Input::Rescan
     };
     // Name changes first: a vanished service must not be updated by a late signal.
-    smol::future::or(
-        noc,
-        smol::future::or(smol::future::or(scan, items), smol::future::or(props, tick)),
-    )
-    .await
+    smol::future::or(noc, smol::future::or(smol::future::or(scan, items), smol::future::or(props, tick))).await
 }
 
 struct Monitor<E> {
@@ -216,24 +183,10 @@ impl<E: From<Event>> Monitor<E> {
     }
 
     async fn rescan(&mut self) -> Result<(), BusLost> {
-        let dbus = DBusProxy::new(&self.conn)
-            .await
-            .map_err(|e| BusLost(e.to_string()))?;
-        let names = dbus
-            .list_names()
-            .await
-            .map_err(|e| BusLost(e.to_string()))?;
-        let present: HashSet<String> = names
-            .iter()
-            .map(|n| n.to_string())
-            .filter(|n| self.wanted(n))
-            .collect();
-        let gone: Vec<String> = self
-            .tracked
-            .keys()
-            .filter(|s| !present.contains(*s))
-            .cloned()
-            .collect();
+        let dbus = DBusProxy::new(&self.conn).await.map_err(|e| BusLost(e.to_string()))?;
+        let names = dbus.list_names().await.map_err(|e| BusLost(e.to_string()))?;
+        let present: HashSet<String> = names.iter().map(|n| n.to_string()).filter(|n| self.wanted(n)).collect();
+        let gone: Vec<String> = self.tracked.keys().filter(|s| !present.contains(*s)).cloned().collect();
         for service in gone {
             log::info!("{service} is no longer on the bus (found by the safety rescan)");
             self.vanish(&service).await;
@@ -242,15 +195,7 @@ impl<E: From<Event>> Monitor<E> {
             if self.tracked.contains_key(&service) {
                 continue;
             }
-            match dbus
-                .get_name_owner(
-                    service
-                        .as_str()
-                        .try_into()
-                        .map_err(|e: zbus::names::Error| BusLost(e.to_string()))?,
-                )
-                .await
-            {
+            match dbus.get_name_owner(service.as_str().try_into().map_err(|e: zbus::names::Error| BusLost(e.to_string()))?).await {
                 Ok(owner) => self.start_scan(service, owner.to_string()),
                 Err(e) => log::debug!("{service} vanished before it could be scanned: {e}"),
             }
@@ -260,30 +205,15 @@ impl<E: From<Event>> Monitor<E> {
 
     fn start_scan(&mut self, service: String, owner: String) {
         self.owners.insert(owner.clone(), service.clone());
-        self.tracked.insert(
-            service.clone(),
-            Tracked {
-                owner: owner.clone(),
-                pending: Some(Vec::new()),
-                applied: HashMap::new(),
-            },
-        );
+        self.tracked.insert(service.clone(), Tracked { owner: owner.clone(), pending: Some(Vec::new()), applied: HashMap::new() });
         let conn = self.conn.clone();
         let tx = self.scan_tx.clone();
         let fallback = self.opts.fallback_paths.clone();
         let timeout = self.opts.scan_timeout;
         crate::rt::spawn(async move {
             let scan = scan(&conn, &service, &fallback);
-            let result = crate::rt::timeout(timeout, scan)
-                .await
-                .unwrap_or_else(|| Err(format!("no answer within {} s", timeout.as_secs())));
-            let _ = tx
-                .send(ScanDone {
-                    service,
-                    owner,
-                    result,
-                })
-                .await;
+            let result = crate::rt::timeout(timeout, scan).await.unwrap_or_else(|| Err(format!("no answer within {} s", timeout.as_secs())));
+            let _ = tx.send(ScanDone { service, owner, result }).await;
         })
         .detach();
     }
@@ -291,10 +221,7 @@ impl<E: From<Event>> Monitor<E> {
     async fn vanish(&mut self, service: &str) {
         if let Some(t) = self.tracked.remove(service) {
             self.owners.remove(&t.owner);
-            self.send(Event::Vanished {
-                service: service.to_owned(),
-            })
-            .await;
+            self.send(Event::Vanished { service: service.to_owned() }).await;
         }
     }
 
@@ -315,18 +242,11 @@ impl<E: From<Event>> Monitor<E> {
                 for (s, batch) in pending {
                     all.extend(keep_newer(&mut t.applied, s, batch));
                 }
-                self.send(Event::Appeared {
-                    service: done.service,
-                    items: all,
-                })
-                .await;
+                self.send(Event::Appeared { service: done.service, items: all }).await;
             }
             Err(e) => {
                 if self.once.first(&format!("scan {}", done.service)) {
-                    log::warn!(
-                        "could not read {}: {e}; retrying at the next rescan",
-                        done.service
-                    );
+                    log::warn!("could not read {}: {e}; retrying at the next rescan", done.service);
                 }
                 self.owners.remove(&done.owner);
                 self.tracked.remove(&done.service);
@@ -362,16 +282,10 @@ impl<E: From<Event>> Monitor<E> {
             "ItemsChanged" => msg
                 .body()
                 .deserialize::<HashMap<String, HashMap<String, OwnedValue>>>()
-                .map(|m| {
-                    m.into_iter()
-                        .map(|(p, d)| (p, value_of(&d)))
-                        .collect::<Vec<_>>()
-                }),
+                .map(|m| m.into_iter().map(|(p, d)| (p, value_of(&d))).collect::<Vec<_>>()),
             "PropertiesChanged" => {
                 let path = header.path().map(|p| p.to_string()).unwrap_or_default();
-                msg.body()
-                    .deserialize::<HashMap<String, OwnedValue>>()
-                    .map(|d| vec![(path, value_of(&d))])
+                msg.body().deserialize::<HashMap<String, OwnedValue>>().map(|d| vec![(path, value_of(&d))])
             }
             _ => return,
         };
@@ -379,9 +293,7 @@ impl<E: From<Event>> Monitor<E> {
             Ok(b) => b,
             Err(e) => {
                 if self.once.first(&format!("{member} {service}")) {
-                    log::warn!(
-                        "{service}: ignoring a malformed {member} signal ({e}); further ones are not logged"
-                    );
+                    log::warn!("{service}: ignoring a malformed {member} signal ({e}); further ones are not logged");
                 }
                 return;
             }
@@ -402,11 +314,7 @@ impl<E: From<Event>> Monitor<E> {
 }
 
 /// The items of `batch` that are newer than what was applied for their path.
-fn keep_newer(
-    applied: &mut HashMap<String, Sequence>,
-    seq: Sequence,
-    batch: Vec<(String, Decoded)>,
-) -> Vec<(String, Decoded)> {
+fn keep_newer(applied: &mut HashMap<String, Sequence>, seq: Sequence, batch: Vec<(String, Decoded)>) -> Vec<(String, Decoded)> {
     batch
         .into_iter()
         .filter(|(path, _)| match applied.get_mut(path) {
@@ -431,37 +339,23 @@ fn value_of(entry: &HashMap<String, OwnedValue>) -> Decoded {
 }
 
 /// Reads every item of a service: `GetItems`, else root `GetValue`, else path by path.
-async fn scan(
-    conn: &Connection,
-    service: &str,
-    fallback: &[String],
-) -> Result<(Sequence, Batch), String> {
-    let call = |path: String, method: &'static str| async move {
-        conn.call_method(Some(service), path.as_str(), Some(BUSITEM), method, &())
-            .await
-    };
+async fn scan(conn: &Connection, service: &str, fallback: &[String]) -> Result<(Sequence, Batch), String> {
+    let call = |path: String, method: &'static str| async move { conn.call_method(Some(service), path.as_str(), Some(BUSITEM), method, &()).await };
     match call("/".into(), "GetItems").await {
         Ok(reply) => {
             let map = reply
                 .body()
                 .deserialize::<HashMap<String, HashMap<String, OwnedValue>>>()
                 .map_err(|e| format!("GetItems answered with an unexpected type: {e}"))?;
-            return Ok((
-                reply.recv_position(),
-                map.into_iter().map(|(p, d)| (p, value_of(&d))).collect(),
-            ));
+            return Ok((reply.recv_position(), map.into_iter().map(|(p, d)| (p, value_of(&d))).collect()));
         }
-        Err(zbus::Error::MethodError(name, _, _))
-            if name.as_str() == "org.freedesktop.DBus.Error.UnknownMethod" => {}
+        Err(zbus::Error::MethodError(name, _, _)) if name.as_str() == "org.freedesktop.DBus.Error.UnknownMethod" => {}
         Err(e) => return Err(format!("GetItems failed: {e}")),
     }
     // Older services without GetItems: the root answers a dictionary with relative keys.
     if let Ok(reply) = call("/".into(), "GetValue").await {
         if let Ok(map) = reply.body().deserialize::<HashMap<String, OwnedValue>>() {
-            let items = map
-                .into_iter()
-                .map(|(k, v)| (format!("/{k}"), Value::decode(&v)))
-                .collect();
+            let items = map.into_iter().map(|(k, v)| (format!("/{k}"), Value::decode(&v))).collect();
             return Ok((reply.recv_position(), items));
         }
     }
@@ -470,10 +364,7 @@ async fn scan(
     for path in fallback {
         if let Ok(reply) = call(path.clone(), "GetValue").await {
             seq = Some(reply.recv_position());
-            let v = reply
-                .body()
-                .deserialize::<OwnedValue>()
-                .map_err(|e| Malformed(e.to_string()));
+            let v = reply.body().deserialize::<OwnedValue>().map_err(|e| Malformed(e.to_string()));
             items.push((path.clone(), v.and_then(|v| Value::decode(&v))));
         }
     }

@@ -64,12 +64,7 @@ pub struct ItemSpec {
 
 impl ItemSpec {
     pub fn new(path: impl Into<String>, format: Format, access: Access) -> Self {
-        ItemSpec {
-            path: path.into(),
-            format,
-            access,
-            description: "",
-        }
+        ItemSpec { path: path.into(), format, access, description: "" }
     }
 }
 
@@ -104,43 +99,24 @@ fn lock(tree: &Shared) -> MutexGuard<'_, Tree> {
 impl Tree {
     /// Leaves below `node` ("/" for all), keyed relative to it.
     fn below<'a>(&'a self, node: &'a str) -> impl Iterator<Item = (&'a str, &'a Item)> + 'a {
-        let prefix = if node == "/" {
-            "/".to_owned()
-        } else {
-            format!("{node}/")
-        };
+        let prefix = if node == "/" { "/".to_owned() } else { format!("{node}/") };
         let plen = prefix.len();
-        self.items
-            .range(prefix.clone()..)
-            .take_while(move |(p, _)| p.starts_with(&prefix))
-            .map(move |(p, item)| (&p[plen..], item))
+        self.items.range(prefix.clone()..).take_while(move |(p, _)| p.starts_with(&prefix)).map(move |(p, item)| (&p[plen..], item))
     }
 
     fn values_below(&self, node: &str) -> zvariant::Value<'static> {
-        let map: HashMap<String, zvariant::Value<'static>> = self
-            .below(node)
-            .map(|(k, item)| (k.to_owned(), item.value.to_variant()))
-            .collect();
+        let map: HashMap<String, zvariant::Value<'static>> = self.below(node).map(|(k, item)| (k.to_owned(), item.value.to_variant())).collect();
         zvariant::Value::from(map)
     }
 
     fn texts_below(&self, node: &str) -> zvariant::Value<'static> {
-        let map: HashMap<String, String> = self
-            .below(node)
-            .map(|(k, item)| (k.to_owned(), item.text.clone()))
-            .collect();
+        let map: HashMap<String, String> = self.below(node).map(|(k, item)| (k.to_owned(), item.text.clone())).collect();
         zvariant::Value::from(map)
     }
 }
 
 fn entry(value: &Value, text: &str) -> HashMap<String, OwnedValue> {
-    HashMap::from([
-        ("Value".to_owned(), value.to_owned_variant()),
-        (
-            "Text".to_owned(),
-            Value::Text(text.to_owned()).to_owned_variant(),
-        ),
-    ])
+    HashMap::from([("Value".to_owned(), value.to_owned_variant()), ("Text".to_owned(), Value::Text(text.to_owned()).to_owned_variant())])
 }
 
 struct Leaf {
@@ -156,21 +132,10 @@ impl Leaf {
             return SET_READ_ONLY_OR_TYPE;
         };
         let (verdict_tx, verdict_rx) = smol::channel::bounded(1);
-        if tx
-            .send(Written {
-                path: self.path.clone(),
-                value,
-                verdict: Some(verdict_tx),
-            })
-            .await
-            .is_err()
-        {
+        if tx.send(Written { path: self.path.clone(), value, verdict: Some(verdict_tx) }).await.is_err() {
             return SET_REJECTED;
         }
-        crate::rt::timeout(VERDICT_TIMEOUT, verdict_rx.recv())
-            .await
-            .and_then(Result::ok)
-            .unwrap_or(SET_REJECTED)
+        crate::rt::timeout(VERDICT_TIMEOUT, verdict_rx.recv()).await.and_then(Result::ok).unwrap_or(SET_REJECTED)
     }
 }
 
@@ -178,29 +143,15 @@ impl Leaf {
 impl Leaf {
     async fn get_value(&self) -> OwnedValue {
         let tree = lock(&self.tree);
-        tree.items
-            .get(&self.path)
-            .map_or(Value::Invalid, |i| i.value.clone())
-            .to_owned_variant()
+        tree.items.get(&self.path).map_or(Value::Invalid, |i| i.value.clone()).to_owned_variant()
     }
 
     async fn get_text(&self) -> String {
-        lock(&self.tree)
-            .items
-            .get(&self.path)
-            .map(|i| i.text.clone())
-            .unwrap_or_default()
+        lock(&self.tree).items.get(&self.path).map(|i| i.text.clone()).unwrap_or_default()
     }
 
-    async fn set_value(
-        &self,
-        value: OwnedValue,
-        #[zbus(signal_emitter)] emitter: SignalEmitter<'_>,
-    ) -> i32 {
-        let ask = lock(&self.tree)
-            .items
-            .get(&self.path)
-            .is_some_and(|i| i.spec.access == Access::Ask);
+    async fn set_value(&self, value: OwnedValue, #[zbus(signal_emitter)] emitter: SignalEmitter<'_>) -> i32 {
+        let ask = lock(&self.tree).items.get(&self.path).is_some_and(|i| i.spec.access == Access::Ask);
         if ask {
             return self.ask(value).await;
         }
@@ -228,22 +179,13 @@ impl Leaf {
             (value, item.text.clone())
         };
         let (value, text) = accepted;
-        let changes = HashMap::from([
-            ("Value", value.to_variant()),
-            ("Text", zvariant::Value::from(text)),
-        ]);
+        let changes = HashMap::from([("Value", value.to_variant()), ("Text", zvariant::Value::from(text))]);
         if let Err(e) = Leaf::properties_changed(&emitter, changes).await {
             log::warn!("PropertiesChanged for {} not sent: {e}", self.path);
         }
         if let Some(tx) = &self.written {
             // The owner may have stopped listening while shutting down; nothing to do then.
-            let _ = tx
-                .send(Written {
-                    path: self.path.clone(),
-                    value,
-                    verdict: None,
-                })
-                .await;
+            let _ = tx.send(Written { path: self.path.clone(), value, verdict: None }).await;
         }
         SET_OK
     }
@@ -257,10 +199,7 @@ impl Leaf {
     }
 
     #[zbus(signal)]
-    async fn properties_changed(
-        emitter: &SignalEmitter<'_>,
-        changes: HashMap<&str, zvariant::Value<'_>>,
-    ) -> zbus::Result<()>;
+    async fn properties_changed(emitter: &SignalEmitter<'_>, changes: HashMap<&str, zvariant::Value<'_>>) -> zbus::Result<()>;
 }
 
 struct Node {
@@ -287,10 +226,7 @@ struct Root {
 impl Root {
     async fn get_items(&self) -> HashMap<String, HashMap<String, OwnedValue>> {
         let tree = lock(&self.tree);
-        tree.items
-            .iter()
-            .map(|(p, item)| (p.clone(), entry(&item.value, &item.text)))
-            .collect()
+        tree.items.iter().map(|(p, item)| (p.clone(), entry(&item.value, &item.text))).collect()
     }
 
     async fn get_value(&self) -> zvariant::Value<'static> {
@@ -302,17 +238,12 @@ impl Root {
     }
 
     #[zbus(signal)]
-    async fn items_changed(
-        emitter: &SignalEmitter<'_>,
-        changes: HashMap<String, HashMap<String, OwnedValue>>,
-    ) -> zbus::Result<()>;
+    async fn items_changed(emitter: &SignalEmitter<'_>, changes: HashMap<String, HashMap<String, OwnedValue>>) -> zbus::Result<()>;
 }
 
 /// Intermediate nodes of a path: `/Dc/0/Voltage` → `/Dc`, `/Dc/0`.
 fn parents(path: &str) -> impl Iterator<Item = &str> {
-    path.match_indices('/')
-        .skip(1)
-        .map(move |(i, _)| &path[..i])
+    path.match_indices('/').skip(1).map(move |(i, _)| &path[..i])
 }
 
 /// Why the service could not take its bus name.
@@ -344,15 +275,8 @@ impl Service {
     /// Exports the root object. `written` receives every accepted `SetValue`.
     pub async fn new(conn: &Connection, written: Option<Sender<Written>>) -> zbus::Result<Service> {
         let tree = Shared::default();
-        conn.object_server()
-            .at("/", Root { tree: tree.clone() })
-            .await?;
-        Ok(Service {
-            conn: conn.clone(),
-            tree,
-            nodes: BTreeSet::new(),
-            written,
-        })
+        conn.object_server().at("/", Root { tree: tree.clone() }).await?;
+        Ok(Service { conn: conn.clone(), tree, nodes: BTreeSet::new(), written })
     }
 
     pub fn connection(&self) -> &Connection {
@@ -367,23 +291,14 @@ impl Service {
         let fresh = {
             let mut tree = lock(&self.tree);
             let text = spec.format.text(&value);
-            tree.items
-                .insert(path.clone(), Item { value, text, spec })
-                .is_none()
+            tree.items.insert(path.clone(), Item { value, text, spec }).is_none()
         };
         if fresh {
-            let leaf = Leaf {
-                path: path.clone(),
-                tree: self.tree.clone(),
-                written: self.written.clone(),
-            };
+            let leaf = Leaf { path: path.clone(), tree: self.tree.clone(), written: self.written.clone() };
             self.conn.object_server().at(path.as_str(), leaf).await?;
             for node in parents(&path) {
                 if self.nodes.insert(node.to_owned()) {
-                    let obj = Node {
-                        path: node.to_owned(),
-                        tree: self.tree.clone(),
-                    };
+                    let obj = Node { path: node.to_owned(), tree: self.tree.clone() };
                     self.conn.object_server().at(node, obj).await?;
                 }
             }
@@ -409,11 +324,7 @@ impl Service {
         }
         let orphans: Vec<String> = {
             let tree = lock(&self.tree);
-            self.nodes
-                .iter()
-                .filter(|n| tree.below(n).next().is_none())
-                .cloned()
-                .collect()
+            self.nodes.iter().filter(|n| tree.below(n).next().is_none()).cloned().collect()
         };
         for n in orphans {
             server.remove::<Node, _>(n.as_str()).await?;
@@ -448,10 +359,7 @@ impl Service {
         Ok(n)
     }
 
-    async fn emit(
-        &self,
-        changes: HashMap<String, HashMap<String, OwnedValue>>,
-    ) -> zbus::Result<()> {
+    async fn emit(&self, changes: HashMap<String, HashMap<String, OwnedValue>>) -> zbus::Result<()> {
         if changes.is_empty() {
             return Ok(());
         }
@@ -467,11 +375,7 @@ impl Service {
     /// Requests the well-known name without queueing, as velib does.
     pub async fn request_name(&self, name: &str) -> Result<(), NameError> {
         use zbus::fdo::RequestNameReply as R;
-        match self
-            .conn
-            .request_name_with_flags(name, RequestNameFlags::DoNotQueue.into())
-            .await
-        {
+        match self.conn.request_name_with_flags(name, RequestNameFlags::DoNotQueue.into()).await {
             Ok(R::PrimaryOwner | R::AlreadyOwner) => Ok(()),
             Ok(R::Exists | R::InQueue) => Err(NameError::Taken),
             Err(zbus::Error::NameTaken) => Err(NameError::Taken),
@@ -486,10 +390,7 @@ mod tests {
 
     #[test]
     fn parents_of_a_path() {
-        assert_eq!(
-            parents("/Dc/0/Voltage").collect::<Vec<_>>(),
-            ["/Dc", "/Dc/0"]
-        );
+        assert_eq!(parents("/Dc/0/Voltage").collect::<Vec<_>>(), ["/Dc", "/Dc/0"]);
         assert_eq!(parents("/Soc").count(), 0);
     }
 }

@@ -58,9 +58,7 @@ impl Value {
         match *self {
             Value::Uint(u) => Some(u),
             Value::Int(i) => u32::try_from(i).ok(),
-            Value::Double(d) if d.fract() == 0.0 && (0.0..=f64::from(u32::MAX)).contains(&d) => {
-                Some(d as u32)
-            }
+            Value::Double(d) if d.fract() == 0.0 && (0.0..=f64::from(u32::MAX)).contains(&d) => Some(d as u32),
             _ => None,
         }
     }
@@ -90,9 +88,7 @@ impl Value {
             Z::U32(n) => Value::Uint(*n),
             Z::U64(n) => match u32::try_from(*n) {
                 Ok(n) => Value::Uint(n),
-                Err(_) => {
-                    Value::Int(i64::try_from(*n).map_err(|_| Malformed("u64 out of range".into()))?)
-                }
+                Err(_) => Value::Int(i64::try_from(*n).map_err(|_| Malformed("u64 out of range".into()))?),
             },
             Z::I16(n) => Value::Int(i64::from(*n)),
             Z::I32(n) => Value::Int(i64::from(*n)),
@@ -101,10 +97,7 @@ impl Value {
             Z::F64(d) => return Err(Malformed(format!("non-finite double {d}"))),
             Z::Str(s) => Value::Text(s.as_str().to_owned()),
             other => {
-                return Err(Malformed(format!(
-                    "unexpected type '{}'",
-                    other.value_signature()
-                )));
+                return Err(Malformed(format!("unexpected type '{}'", other.value_signature())));
             }
         })
     }
@@ -131,11 +124,7 @@ impl Value {
 
 impl From<f64> for Value {
     fn from(d: f64) -> Self {
-        if d.is_finite() {
-            Value::Double(d)
-        } else {
-            Value::Invalid
-        }
+        if d.is_finite() { Value::Double(d) } else { Value::Invalid }
     }
 }
 
@@ -183,38 +172,14 @@ pub enum Format {
 }
 
 impl Format {
-    pub const VOLT: Format = Format::Unit {
-        decimals: 2,
-        unit: "V",
-    };
-    pub const AMP: Format = Format::Unit {
-        decimals: 1,
-        unit: "A",
-    };
-    pub const WATT: Format = Format::Unit {
-        decimals: 0,
-        unit: "W",
-    };
-    pub const PERCENT: Format = Format::Unit {
-        decimals: 1,
-        unit: "%",
-    };
-    pub const AMP_HOUR: Format = Format::Unit {
-        decimals: 1,
-        unit: "Ah",
-    };
-    pub const KWH: Format = Format::Unit {
-        decimals: 2,
-        unit: "kWh",
-    };
-    pub const CELSIUS: Format = Format::Unit {
-        decimals: 0,
-        unit: "°",
-    };
-    pub const SECONDS: Format = Format::Unit {
-        decimals: 0,
-        unit: "s",
-    };
+    pub const VOLT: Format = Format::Unit { decimals: 2, unit: "V" };
+    pub const AMP: Format = Format::Unit { decimals: 1, unit: "A" };
+    pub const WATT: Format = Format::Unit { decimals: 0, unit: "W" };
+    pub const PERCENT: Format = Format::Unit { decimals: 1, unit: "%" };
+    pub const AMP_HOUR: Format = Format::Unit { decimals: 1, unit: "Ah" };
+    pub const KWH: Format = Format::Unit { decimals: 2, unit: "kWh" };
+    pub const CELSIUS: Format = Format::Unit { decimals: 0, unit: "°" };
+    pub const SECONDS: Format = Format::Unit { decimals: 0, unit: "s" };
 
     /// The text of a value; invalid shows as an empty string, as the SmartShunt driver does.
     pub fn text(self, value: &Value) -> String {
@@ -250,15 +215,9 @@ mod tests {
             (Z::I64(1 << 40), Ok(Value::Int(1 << 40))),
             (Z::U8(2), Ok(Value::Uint(2))),
             (Z::Bool(true), Ok(Value::Uint(1))),
-            (
-                Z::from("SmartShunt 500A/50mV"),
-                Ok(Value::Text("SmartShunt 500A/50mV".into())),
-            ),
+            (Z::from("SmartShunt 500A/50mV"), Ok(Value::Text("SmartShunt 500A/50mV".into()))),
             (Z::Array(Array::new(&Signature::I32)), Ok(Value::Invalid)),
-            (
-                Z::Array(Array::new(&Signature::Variant)),
-                Ok(Value::Invalid),
-            ),
+            (Z::Array(Array::new(&Signature::Variant)), Ok(Value::Invalid)),
             (Z::Value(Box::new(Z::F64(1.5))), Ok(Value::Double(1.5))),
             (Z::F64(f64::NAN), Err(())),
             (Z::F64(f64::INFINITY), Err(())),
@@ -285,13 +244,7 @@ mod tests {
         let v = Value::Invalid.to_variant();
         assert_eq!(v.value_signature().to_string(), "ai");
         assert_eq!(Value::decode(&v), Ok(Value::Invalid));
-        for v in [
-            Value::Double(1.25),
-            Value::Uint(7),
-            Value::Int(-7),
-            Value::Int(1 << 40),
-            Value::Text("x".into()),
-        ] {
+        for v in [Value::Double(1.25), Value::Uint(7), Value::Int(-7), Value::Int(1 << 40), Value::Text("x".into())] {
             assert_eq!(Value::decode(&v.to_variant()), Ok(v.clone()));
         }
     }

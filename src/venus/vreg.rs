@@ -9,20 +9,8 @@ pub const VREGLINK_IFACE: &str = "com.victronenergy.VregLink";
 pub const REG_BATTERY_CAPACITY: u16 = 0x1000;
 
 /// Reads one register; `Ok(None)` when the device answered with an error code or no data.
-pub async fn get_vreg(
-    conn: &Connection,
-    service: &str,
-    register: u16,
-) -> zbus::Result<Option<Vec<u8>>> {
-    let reply = conn
-        .call_method(
-            Some(service),
-            VREGLINK_PATH,
-            Some(VREGLINK_IFACE),
-            "GetVreg",
-            &(register,),
-        )
-        .await?;
+pub async fn get_vreg(conn: &Connection, service: &str, register: u16) -> zbus::Result<Option<Vec<u8>>> {
+    let reply = conn.call_method(Some(service), VREGLINK_PATH, Some(VREGLINK_IFACE), "GetVreg", &(register,)).await?;
     let (error, data): (u16, Vec<u8>) = reply.body().deserialize()?;
     Ok((error == 0 && !data.is_empty()).then_some(data))
 }

@@ -26,9 +26,7 @@ async fn wait(rig: &Rig, alive: &[&SimShunt], what: &str, check: impl Fn(&Items)
             t.get()
         });
         for s in alive {
-            s.set([("/History/TimeSinceLastFullCharge", Value::Uint(n))])
-                .await
-                .unwrap();
+            s.set([("/History/TimeSinceLastFullCharge", Value::Uint(n))]).await.unwrap();
         }
         if let Ok(items) = rig.items().await {
             if check(&items) {
@@ -42,29 +40,17 @@ async fn wait(rig: &Rig, alive: &[&SimShunt], what: &str, check: impl Fn(&Items)
         "timed out waiting for {what}; last: {:?}",
         last.map(|i| sorted(&i)
             .into_iter()
-            .filter(|(p, _)| p.starts_with("/Info")
-                || p.starts_with("/Io")
-                || p.starts_with("/System"))
+            .filter(|(p, _)| p.starts_with("/Info") || p.starts_with("/Io") || p.starts_with("/System"))
             .collect::<Vec<_>>())
     );
 }
 
 /// (member, changes, expected CCL, DCL, words in the charge / discharge text)
-type Hazard<'a> = (
-    &'a SimShunt,
-    Vec<(&'static str, Value)>,
-    f64,
-    f64,
-    &'static str,
-    &'static str,
-);
+type Hazard<'a> = (&'a SimShunt, Vec<(&'static str, Value)>, f64, f64, &'static str, &'static str);
 
 /// A named member with a temperature sensor.
 fn sensed(port: &str, instance: u32, name: &str) -> ShuntSpec {
-    ShuntSpec {
-        has_temperature: true,
-        ..spec(port, instance, name)
-    }
+    ShuntSpec { has_temperature: true, ..spec(port, instance, name) }
 }
 
 fn warm(capacity: f64) -> aggregate_shunts::sim::Battery {
@@ -77,22 +63,13 @@ fn warm(capacity: f64) -> aggregate_shunts::sim::Battery {
 fn every_hazard_on_the_bus() {
     run(async {
         let mut rig = Rig::with_settings("bms").await;
-        let b1 = rig
-            .shunt_spec(sensed("ttyS5", 279, "Battery 1"), &warm(200.0))
-            .await;
-        let b2 = rig
-            .shunt_spec(sensed("ttyS6", 280, "Battery 2"), &warm(200.0))
-            .await;
+        let b1 = rig.shunt_spec(sensed("ttyS5", 279, "Battery 1"), &warm(200.0)).await;
+        let b2 = rig.shunt_spec(sensed("ttyS6", 280, "Battery 2"), &warm(200.0)).await;
         let mut owners = rig.owner_changes().await;
-        let mut d = rig.bms_daemon(
-            "STALE_TIMEOUT = 2\nOFFLINE_GRACE = 2\nBMS_HOLD_TIME = 0\nBMS_RAMP_TIME = 0\n",
-        );
+        let mut d = rig.bms_daemon("STALE_TIMEOUT = 2\nOFFLINE_GRACE = 2\nBMS_HOLD_TIME = 0\nBMS_RAMP_TIME = 0\n");
         owners.next().await;
         let first = rig.items().await.unwrap();
-        assert!(
-            close(num(&first, "/Info/MaxChargeVoltage"), 14.2, 1e-9),
-            "CVL valid in the first GetItems"
-        );
+        assert!(close(num(&first, "/Info/MaxChargeVoltage"), 14.2, 1e-9), "CVL valid in the first GetItems");
         assert_eq!(val(&first, "/ProductId"), Value::Uint(0xBA77));
         assert_eq!(val(&first, "/CustomName"), Value::from("Aggregate BMS"));
         let both = [&b1, &b2];
@@ -103,110 +80,28 @@ fn every_hazard_on_the_bus() {
         assert_eq!(text(&i, "/Info/ChargeLimitation"), "Configured limit 300 A");
 
         // Read-only for other processes.
-        assert_eq!(
-            rig.set_value("/Info/MaxChargeCurrent", Value::Double(1000.0))
-                .await,
-            1
-        );
-        assert_eq!(
-            rig.set_value("/Info/MaxChargeVoltage", Value::Double(15.0))
-                .await,
-            1
-        );
+        assert_eq!(rig.set_value("/Info/MaxChargeCurrent", Value::Double(1000.0)).await, 1);
+        assert_eq!(rig.set_value("/Info/MaxChargeVoltage", Value::Double(15.0)).await, 1);
         assert_eq!(rig.set_value("/Io/AllowToCharge", Value::Uint(1)).await, 1);
 
         let hazards: [Hazard; 7] = [
-            (
-                &b2,
-                vec![("/Dc/0/Temperature", Value::Double(46.0))],
-                0.0,
-                600.0,
-                "Battery 2 too hot to charge (46.0 °C > 45.0 °C)",
-                "Configured",
-            ),
-            (
-                &b2,
-                vec![("/Dc/0/Temperature", Value::Double(3.1))],
-                0.0,
-                600.0,
-                "Battery 2 too cold to charge (3.1 °C < 5.0 °C)",
-                "Configured",
-            ),
-            (
-                &b1,
-                vec![("/Dc/0/Temperature", Value::Double(-25.0))],
-                0.0,
-                0.0,
-                "Battery 1 too cold to charge",
-                "Battery 1 too cold to discharge",
-            ),
-            (
-                &b1,
-                vec![("/Alarms/HighVoltage", Value::Uint(2))],
-                0.0,
-                600.0,
-                "Battery 1 high-voltage alarm",
-                "Configured",
-            ),
-            (
-                &b2,
-                vec![("/Alarms/HighTemperature", Value::Uint(1))],
-                0.0,
-                600.0,
-                "Battery 2 high-temperature alarm",
-                "Configured",
-            ),
-            (
-                &b1,
-                vec![("/Alarms/LowVoltage", Value::Uint(2))],
-                300.0,
-                0.0,
-                "Configured",
-                "Battery 1 low-voltage alarm",
-            ),
-            (
-                &b2,
-                vec![("/Alarms/LowSoc", Value::Uint(2))],
-                300.0,
-                0.0,
-                "Configured",
-                "Battery 2 low-SoC alarm",
-            ),
+            (&b2, vec![("/Dc/0/Temperature", Value::Double(46.0))], 0.0, 600.0, "Battery 2 too hot to charge (46.0 °C > 45.0 °C)", "Configured"),
+            (&b2, vec![("/Dc/0/Temperature", Value::Double(3.1))], 0.0, 600.0, "Battery 2 too cold to charge (3.1 °C < 5.0 °C)", "Configured"),
+            (&b1, vec![("/Dc/0/Temperature", Value::Double(-25.0))], 0.0, 0.0, "Battery 1 too cold to charge", "Battery 1 too cold to discharge"),
+            (&b1, vec![("/Alarms/HighVoltage", Value::Uint(2))], 0.0, 600.0, "Battery 1 high-voltage alarm", "Configured"),
+            (&b2, vec![("/Alarms/HighTemperature", Value::Uint(1))], 0.0, 600.0, "Battery 2 high-temperature alarm", "Configured"),
+            (&b1, vec![("/Alarms/LowVoltage", Value::Uint(2))], 300.0, 0.0, "Configured", "Battery 1 low-voltage alarm"),
+            (&b2, vec![("/Alarms/LowSoc", Value::Uint(2))], 300.0, 0.0, "Configured", "Battery 2 low-SoC alarm"),
         ];
         for (who, changes, ccl, dcl, ctext, dtext) in hazards {
-            let restore: Vec<(&str, Value)> = changes
-                .iter()
-                .map(|(p, _)| {
-                    (
-                        *p,
-                        if p.starts_with("/Alarms") {
-                            Value::Uint(0)
-                        } else {
-                            Value::Double(20.0)
-                        },
-                    )
-                })
-                .collect();
+            let restore: Vec<(&str, Value)> =
+                changes.iter().map(|(p, _)| (*p, if p.starts_with("/Alarms") { Value::Uint(0) } else { Value::Double(20.0) })).collect();
             who.set(changes.clone()).await.unwrap();
             let i = wait(&rig, &both, ctext, limits(ccl, dcl)).await;
-            assert!(
-                text(&i, "/Info/ChargeLimitation").contains(ctext),
-                "{}",
-                text(&i, "/Info/ChargeLimitation")
-            );
-            assert!(
-                text(&i, "/Info/DischargeLimitation").contains(dtext),
-                "{}",
-                text(&i, "/Info/DischargeLimitation")
-            );
-            assert_eq!(
-                val(&i, "/Io/AllowToCharge"),
-                Value::Uint(u32::from(ccl > 0.0))
-            );
-            assert_eq!(
-                val(&i, "/Io/AllowToDischarge"),
-                Value::Uint(u32::from(dcl > 0.0))
-            );
+            assert!(text(&i, "/Info/ChargeLimitation").contains(ctext), "{}", text(&i, "/Info/ChargeLimitation"));
+            assert!(text(&i, "/Info/DischargeLimitation").contains(dtext), "{}", text(&i, "/Info/DischargeLimitation"));
+            assert_eq!(val(&i, "/Io/AllowToCharge"), Value::Uint(u32::from(ccl > 0.0)));
+            assert_eq!(val(&i, "/Io/AllowToDischarge"), Value::Uint(u32::from(dcl > 0.0)));
             assert!(close(num(&i, "/Info/MaxChargeVoltage"), 14.2, 1e-9));
             if ccl == 0.0 {
                 assert_eq!(val(&i, "/System/NrOfModulesBlockingCharge"), Value::Uint(1));
@@ -218,42 +113,19 @@ fn every_hazard_on_the_bus() {
         // Battery 2 drops out: half the current each way; it returns: full again.
         b2.stop().await.unwrap();
         let i = wait(&rig, &[&b1], "one of two", limits(150.0, 300.0)).await;
-        assert!(
-            text(&i, "/Info/ChargeLimitation").contains("1 of 2 members present"),
-            "{}",
-            text(&i, "/Info/ChargeLimitation")
-        );
-        let b2 = rig
-            .shunt_spec(sensed("ttyS6", 280, "Battery 2"), &warm(200.0))
-            .await;
+        assert!(text(&i, "/Info/ChargeLimitation").contains("1 of 2 members present"), "{}", text(&i, "/Info/ChargeLimitation"));
+        let b2 = rig.shunt_spec(sensed("ttyS6", 280, "Battery 2"), &warm(200.0)).await;
         wait(&rig, &[&b1, &b2], "both back", limits(300.0, 600.0)).await;
 
         // A stop leaves charging stopped behind.
-        let owner = zbus::fdo::DBusProxy::new(&rig.client)
-            .await
-            .unwrap()
-            .get_name_owner(SERVICE_NAME.try_into().unwrap())
-            .await
-            .unwrap();
-        let rule = MatchRule::builder()
-            .msg_type(Type::Signal)
-            .sender(owner.as_str())
-            .unwrap()
-            .member("ItemsChanged")
-            .unwrap()
-            .build();
-        let mut changes = MessageStream::for_match_rule(rule, &rig.client, Some(64))
-            .await
-            .unwrap();
+        let owner = zbus::fdo::DBusProxy::new(&rig.client).await.unwrap().get_name_owner(SERVICE_NAME.try_into().unwrap()).await.unwrap();
+        let rule = MatchRule::builder().msg_type(Type::Signal).sender(owner.as_str()).unwrap().member("ItemsChanged").unwrap().build();
+        let mut changes = MessageStream::for_match_rule(rule, &rig.client, Some(64)).await.unwrap();
         assert_eq!(d.stop().await, Some(0));
         let mut saw = false;
-        while let Some(Some(Ok(m))) =
-            smol::future::block_on(smol::future::poll_once(changes.next()))
-        {
-            let body: std::collections::HashMap<
-                String,
-                std::collections::HashMap<String, zbus::zvariant::OwnedValue>,
-            > = m.body().deserialize().unwrap();
+        while let Some(Some(Ok(m))) = smol::future::block_on(smol::future::poll_once(changes.next())) {
+            let body: std::collections::HashMap<String, std::collections::HashMap<String, zbus::zvariant::OwnedValue>> =
+                m.body().deserialize().unwrap();
             if let Some(e) = body.get("/Info/MaxChargeCurrent") {
                 saw |= Value::decode(&e["Value"]).unwrap() == Value::Double(0.0);
             }
@@ -270,9 +142,7 @@ fn frozen_members_stop_charging_first_and_discharging_after_the_grace() {
         let mut rig = Rig::with_settings("bms-frozen").await;
         let b1 = rig.shunt_process(&["ttyS5:279:200:-5"]).await;
         let b2 = rig.shunt_process(&["ttyS6:280:200:-5"]).await;
-        let _d = rig.bms_daemon(
-            "STALE_TIMEOUT = 2\nOFFLINE_GRACE = 3\nBMS_HOLD_TIME = 0\nBMS_RAMP_TIME = 0\n",
-        );
+        let _d = rig.bms_daemon("STALE_TIMEOUT = 2\nOFFLINE_GRACE = 3\nBMS_HOLD_TIME = 0\nBMS_RAMP_TIME = 0\n");
         wait(&rig, &[], "full limits", limits(300.0, 600.0)).await;
 
         // Battery 2's driver hangs while staying on the bus.
@@ -284,21 +154,12 @@ fn frozen_members_stop_charging_first_and_discharging_after_the_grace() {
         // All freeze: charging stops at once; discharging after the grace period.
         b1.signal("STOP");
         b2.signal("STOP");
-        let i = wait(&rig, &[], "no fresh data", |i| {
-            close(num(i, "/Info/MaxChargeCurrent"), 0.0, 0.05)
-        })
-        .await;
+        let i = wait(&rig, &[], "no fresh data", |i| close(num(i, "/Info/MaxChargeCurrent"), 0.0, 0.05)).await;
         assert!(text(&i, "/Info/ChargeLimitation").contains("no fresh data from any member"));
-        assert!(
-            close(num(&i, "/Info/MaxDischargeCurrent"), 600.0, 0.05),
-            "discharge held through the grace period"
-        );
+        assert!(close(num(&i, "/Info/MaxDischargeCurrent"), 600.0, 0.05), "discharge held through the grace period");
         let i = wait(&rig, &[], "all lost", limits(0.0, 0.0)).await;
         assert!(text(&i, "/Info/DischargeLimitation").contains("every member lost"));
-        assert!(
-            close(num(&i, "/Info/MaxChargeVoltage"), 14.2, 1e-9),
-            "still a BMS"
-        );
+        assert!(close(num(&i, "/Info/MaxChargeVoltage"), 14.2, 1e-9), "still a BMS");
         b1.signal("CONT");
         b2.signal("CONT");
         wait(&rig, &[], "back", limits(300.0, 600.0)).await;
@@ -309,40 +170,18 @@ fn frozen_members_stop_charging_first_and_discharging_after_the_grace() {
 fn a_reopened_direction_ramps_up() {
     run(async {
         let mut rig = Rig::new("ramp").await;
-        let b1 = rig
-            .shunt_spec(sensed("ttyS5", 279, "Battery 1"), &warm(200.0))
-            .await;
+        let b1 = rig.shunt_spec(sensed("ttyS5", 279, "Battery 1"), &warm(200.0)).await;
         let _d = rig.bms_daemon("BMS_HOLD_TIME = 1\nBMS_RAMP_TIME = 4\n");
         wait(&rig, &[&b1], "full limits", limits(300.0, 600.0)).await;
-        b1.set([("/Dc/0/Temperature", Value::Double(2.0))])
-            .await
-            .unwrap();
-        wait(&rig, &[&b1], "blocked", |i| {
-            close(num(i, "/Info/MaxChargeCurrent"), 0.0, 0.05)
-        })
-        .await;
+        b1.set([("/Dc/0/Temperature", Value::Double(2.0))]).await.unwrap();
+        wait(&rig, &[&b1], "blocked", |i| close(num(i, "/Info/MaxChargeCurrent"), 0.0, 0.05)).await;
         // Inside the margin (5 + 2 °C): still blocked.
-        b1.set([("/Dc/0/Temperature", Value::Double(6.0))])
-            .await
-            .unwrap();
+        b1.set([("/Dc/0/Temperature", Value::Double(6.0))]).await.unwrap();
         smol::Timer::after(2 * SEC).await;
-        assert!(close(
-            num(&rig.items().await.unwrap(), "/Info/MaxChargeCurrent"),
-            0.0,
-            0.05
-        ));
-        b1.set([("/Dc/0/Temperature", Value::Double(10.0))])
-            .await
-            .unwrap();
-        let i = wait(&rig, &[&b1], "ramping", |i| {
-            num(i, "/Info/MaxChargeCurrent").is_some_and(|c| c > 10.0 && c < 290.0)
-        })
-        .await;
-        assert!(
-            text(&i, "/Info/ChargeLimitation").starts_with("Ramping up"),
-            "{}",
-            text(&i, "/Info/ChargeLimitation")
-        );
+        assert!(close(num(&rig.items().await.unwrap(), "/Info/MaxChargeCurrent"), 0.0, 0.05));
+        b1.set([("/Dc/0/Temperature", Value::Double(10.0))]).await.unwrap();
+        let i = wait(&rig, &[&b1], "ramping", |i| num(i, "/Info/MaxChargeCurrent").is_some_and(|c| c > 10.0 && c < 290.0)).await;
+        assert!(text(&i, "/Info/ChargeLimitation").starts_with("Ramping up"), "{}", text(&i, "/Info/ChargeLimitation"));
         wait(&rig, &[&b1], "full again", limits(300.0, 600.0)).await;
     });
 }
@@ -351,14 +190,8 @@ fn a_reopened_direction_ramps_up() {
 fn virtual_bms_refuses_to_start_without_a_charge_voltage() {
     run(async {
         let mut rig = Rig::new("nocvl").await;
-        let mut d = rig.daemon(
-            "DEVICE_MODE = virtual-bms\nMAX_CHARGE_CURRENT = 300\nMAX_DISCHARGE_CURRENT = 600\n",
-        );
+        let mut d = rig.daemon("DEVICE_MODE = virtual-bms\nMAX_CHARGE_CURRENT = 300\nMAX_DISCHARGE_CURRENT = 600\n");
         assert_eq!(d.wait(5 * SEC).await, Some(1));
-        assert!(
-            d.log_text().contains("MAX_CHARGE_VOLTAGE"),
-            "{}",
-            d.log_text()
-        );
+        assert!(d.log_text().contains("MAX_CHARGE_VOLTAGE"), "{}", d.log_text());
     });
 }

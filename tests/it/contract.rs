@@ -15,9 +15,7 @@ use crate::harness::*;
 fn device_instance_is_in_the_very_first_get_items() {
     run(async {
         let mut rig = Rig::new("first").await;
-        let _a = rig
-            .shunt("ttyS5", 279, Some(100), &battery(100.0, 50.0, -2.0))
-            .await;
+        let _a = rig.shunt("ttyS5", 279, Some(100), &battery(100.0, 50.0, -2.0)).await;
         let mut owners = rig.owner_changes().await;
         let _d = rig.daemon("");
         let appeared = async {
@@ -28,21 +26,11 @@ fn device_instance_is_in_the_very_first_get_items() {
             smol::Timer::after(10 * SEC).await;
             false
         };
-        assert!(
-            smol::future::or(appeared, timeout).await,
-            "the service never appeared"
-        );
+        assert!(smol::future::or(appeared, timeout).await, "the service never appeared");
         // Straight away, as dbusmonitor does on NameOwnerChanged.
         let items = rig.items().await.unwrap();
-        assert!(
-            matches!(val(&items, "/DeviceInstance"), Value::Uint(_)),
-            "{:?}",
-            sorted(&items)
-        );
-        assert!(
-            close(num(&items, "/Dc/0/Current"), -2.0, 0.05),
-            "first member's data is in before the name"
-        );
+        assert!(matches!(val(&items, "/DeviceInstance"), Value::Uint(_)), "{:?}", sorted(&items));
+        assert!(close(num(&items, "/Dc/0/Current"), -2.0, 0.05), "first member's data is in before the name");
         for p in [
             "/Mgmt/ProcessName",
             "/Mgmt/ProcessVersion",
@@ -60,18 +48,9 @@ fn device_instance_is_in_the_very_first_get_items() {
         assert_eq!(val(&items, "/ProductId"), Value::Uint(0xA389));
         assert_eq!(items["/ProductId"].1, "0xA389");
         assert_eq!(val(&items, "/Connected"), Value::Uint(1));
-        assert_eq!(
-            val(&items, "/Mgmt/ProcessVersion"),
-            Value::from(env!("CARGO_PKG_VERSION"))
-        );
-        assert_eq!(
-            val(&items, "/CustomName"),
-            Value::from("SmartShunt Aggregate")
-        );
-        assert!(
-            !items.contains_key("/Info/MaxChargeVoltage"),
-            "monitor mode is no BMS"
-        );
+        assert_eq!(val(&items, "/Mgmt/ProcessVersion"), Value::from(env!("CARGO_PKG_VERSION")));
+        assert_eq!(val(&items, "/CustomName"), Value::from("SmartShunt Aggregate"));
+        assert!(!items.contains_key("/Info/MaxChargeVoltage"), "monitor mode is no BMS");
     });
 }
 
@@ -79,15 +58,9 @@ fn device_instance_is_in_the_very_first_get_items() {
 fn leaves_nodes_and_root_answer_like_velib() {
     run(async {
         let mut rig = Rig::new("contract").await;
-        let _a = rig
-            .shunt("ttyS5", 279, Some(100), &battery(100.0, 50.0, -2.0))
-            .await;
+        let _a = rig.shunt("ttyS5", 279, Some(100), &battery(100.0, 50.0, -2.0)).await;
         let _d = rig.daemon("DEVICE_NAME = \"House\"\n");
-        let items = rig
-            .until(10 * SEC, "the member", |i| {
-                close(num(i, "/Dc/0/Current"), -2.0, 0.05)
-            })
-            .await;
+        let items = rig.until(10 * SEC, "the member", |i| close(num(i, "/Dc/0/Current"), -2.0, 0.05)).await;
 
         // Types as a real SmartShunt uses them; invalid is an empty array.
         let r = &rig;
@@ -95,77 +68,29 @@ fn leaves_nodes_and_root_answer_like_velib() {
             let reply = r.call(path, "GetValue", &()).await.unwrap();
             reply.body().deserialize::<OwnedValue>().unwrap()
         };
-        assert_eq!(
-            raw("/Dc/0/Voltage").await.value_signature().to_string(),
-            "d"
-        );
-        assert_eq!(
-            raw("/Dc/0/Current").await.value_signature().to_string(),
-            "d"
-        );
-        assert_eq!(
-            raw("/DeviceInstance").await.value_signature().to_string(),
-            "u"
-        );
-        assert_eq!(
-            raw("/Alarms/LowVoltage")
-                .await
-                .value_signature()
-                .to_string(),
-            "u"
-        );
-        assert_eq!(
-            raw("/System/NrOfModulesOnline")
-                .await
-                .value_signature()
-                .to_string(),
-            "u"
-        );
-        assert_eq!(
-            raw("/TimeToGo").await.value_signature().to_string(),
-            "d",
-            "discharging: valid"
-        );
-        assert_eq!(
-            raw("/Dc/0/Temperature").await.value_signature().to_string(),
-            "ai",
-            "no sensor: invalid"
-        );
+        assert_eq!(raw("/Dc/0/Voltage").await.value_signature().to_string(), "d");
+        assert_eq!(raw("/Dc/0/Current").await.value_signature().to_string(), "d");
+        assert_eq!(raw("/DeviceInstance").await.value_signature().to_string(), "u");
+        assert_eq!(raw("/Alarms/LowVoltage").await.value_signature().to_string(), "u");
+        assert_eq!(raw("/System/NrOfModulesOnline").await.value_signature().to_string(), "u");
+        assert_eq!(raw("/TimeToGo").await.value_signature().to_string(), "d", "discharging: valid");
+        assert_eq!(raw("/Dc/0/Temperature").await.value_signature().to_string(), "ai", "no sensor: invalid");
         assert_eq!(raw("/CustomName").await.value_signature().to_string(), "s");
 
         // Leaf texts with units.
-        let text = rig
-            .call("/Dc/0/Current", "GetText", &())
-            .await
-            .unwrap()
-            .body()
-            .deserialize::<String>()
-            .unwrap();
+        let text = rig.call("/Dc/0/Current", "GetText", &()).await.unwrap().body().deserialize::<String>().unwrap();
         assert_eq!(text, "-2.0A");
         assert_eq!(items["/Soc"].1, "50.0%");
         assert_eq!(items["/Dc/0/Temperature"].1, "");
-        let desc = rig
-            .call("/Soc", "GetDescription", &("en", 0i32))
-            .await
-            .unwrap()
-            .body()
-            .deserialize::<String>()
-            .unwrap();
+        let desc = rig.call("/Soc", "GetDescription", &("en", 0i32)).await.unwrap().body().deserialize::<String>().unwrap();
         assert!(!desc.is_empty());
 
         // An intermediate node: a dict of the leaves below, keys relative to it.
         let node = dict(&rig.call("/Dc/0", "GetValue", &()).await.unwrap());
-        assert!(
-            node.contains_key("Current") && node.contains_key("Voltage"),
-            "{:?}",
-            node.keys()
-        );
+        assert!(node.contains_key("Current") && node.contains_key("Voltage"), "{:?}", node.keys());
         assert!(!node.keys().any(|k| k.starts_with('/')));
         let dc = dict(&rig.call("/Dc", "GetText", &()).await.unwrap());
-        assert_eq!(
-            Value::decode(&dc["0/Current"]).unwrap(),
-            Value::from("-2.0A")
-        );
+        assert_eq!(Value::decode(&dc["0/Current"]).unwrap(), Value::from("-2.0A"));
 
         // The root: GetValue with relative keys, and every GetItems path.
         let root = dict(&rig.call("/", "GetValue", &()).await.unwrap());
@@ -177,13 +102,7 @@ fn leaves_nodes_and_root_answer_like_velib() {
         // Introspection lists the children of a node and the BusItem methods of a leaf.
         let intro = |path: &'static str| async move {
             r.client
-                .call_method(
-                    Some(SERVICE_NAME),
-                    path,
-                    Some("org.freedesktop.DBus.Introspectable"),
-                    "Introspect",
-                    &(),
-                )
+                .call_method(Some(SERVICE_NAME), path, Some("org.freedesktop.DBus.Introspectable"), "Introspect", &())
                 .await
                 .unwrap()
                 .body()
@@ -200,27 +119,10 @@ fn leaves_nodes_and_root_answer_like_velib() {
         assert_eq!(rig.set_value("/Dc/0/Voltage", Value::Double(1.0)).await, 1);
         assert_eq!(rig.set_value("/DeviceInstance", Value::Uint(1)).await, 1);
         assert_eq!(rig.set_value("/CustomName", Value::Uint(1)).await, 1);
-        assert_eq!(
-            rig.set_value("/CustomName", Value::from("x".repeat(200)))
-                .await,
-            2
-        );
-        assert_eq!(
-            rig.set_value("/CustomName", Value::from("Port bank")).await,
-            0
-        );
-        rig.until(SEC, "the new name", |i| {
-            val(i, "/CustomName") == Value::from("Port bank")
-        })
-        .await;
-        assert!(
-            close(
-                num(&rig.items().await.unwrap(), "/Dc/0/Voltage"),
-                num(&items, "/Dc/0/Voltage").unwrap(),
-                1e-9
-            ),
-            "voltage not overwritten"
-        );
+        assert_eq!(rig.set_value("/CustomName", Value::from("x".repeat(200))).await, 2);
+        assert_eq!(rig.set_value("/CustomName", Value::from("Port bank")).await, 0);
+        rig.until(SEC, "the new name", |i| val(i, "/CustomName") == Value::from("Port bank")).await;
+        assert!(close(num(&rig.items().await.unwrap(), "/Dc/0/Voltage"), num(&items, "/Dc/0/Voltage").unwrap(), 1e-9), "voltage not overwritten");
     });
 }
 
@@ -228,33 +130,16 @@ fn leaves_nodes_and_root_answer_like_velib() {
 fn one_items_changed_per_pass_with_only_what_changed() {
     run(async {
         let mut rig = Rig::new("signals").await;
-        let a = rig
-            .shunt("ttyS5", 279, Some(100), &battery(100.0, 50.0, -2.0))
-            .await;
+        let a = rig.shunt("ttyS5", 279, Some(100), &battery(100.0, 50.0, -2.0)).await;
         let _d = rig.daemon("");
-        rig.until(10 * SEC, "the member", |i| {
-            close(num(i, "/Dc/0/Current"), -2.0, 0.05)
-        })
-        .await;
-        let owner = zbus::fdo::DBusProxy::new(&rig.client)
-            .await
-            .unwrap()
-            .get_name_owner(SERVICE_NAME.try_into().unwrap())
-            .await
-            .unwrap();
-        let rule = MatchRule::builder()
-            .msg_type(Type::Signal)
-            .sender(owner.as_str())
-            .unwrap()
-            .build();
-        let mut signals = MessageStream::for_match_rule(rule, &rig.client, Some(1024))
-            .await
-            .unwrap();
+        rig.until(10 * SEC, "the member", |i| close(num(i, "/Dc/0/Current"), -2.0, 0.05)).await;
+        let owner = zbus::fdo::DBusProxy::new(&rig.client).await.unwrap().get_name_owner(SERVICE_NAME.try_into().unwrap()).await.unwrap();
+        let rule = MatchRule::builder().msg_type(Type::Signal).sender(owner.as_str()).unwrap().build();
+        let mut signals = MessageStream::for_match_rule(rule, &rig.client, Some(1024)).await.unwrap();
         smol::Timer::after(SEC / 2).await;
         let drain = |s: &mut MessageStream| {
             let mut got = Vec::new();
-            while let Some(Some(Ok(m))) = smol::future::block_on(smol::future::poll_once(s.next()))
-            {
+            while let Some(Some(Ok(m))) = smol::future::block_on(smol::future::poll_once(s.next())) {
                 got.push(m);
             }
             got
@@ -262,65 +147,30 @@ fn one_items_changed_per_pass_with_only_what_changed() {
         drain(&mut signals);
 
         // Noise below the published resolution: nothing at all.
-        a.set([("/Dc/0/Current", Value::Double(-2.004))])
-            .await
-            .unwrap();
+        a.set([("/Dc/0/Current", Value::Double(-2.004))]).await.unwrap();
         smol::Timer::after(SEC * 3 / 2).await;
         let noise = drain(&mut signals);
         let noisy: Vec<Vec<String>> = noise
             .iter()
-            .map(|m| {
-                m.body()
-                    .deserialize::<HashMap<String, HashMap<String, OwnedValue>>>()
-                    .map(|b| b.into_keys().collect())
-                    .unwrap_or_default()
-            })
+            .map(|m| m.body().deserialize::<HashMap<String, HashMap<String, OwnedValue>>>().map(|b| b.into_keys().collect()).unwrap_or_default())
             .collect();
-        assert!(
-            noise.is_empty(),
-            "noise emitted {} signal(s): {noisy:?}",
-            noise.len()
-        );
+        assert!(noise.is_empty(), "noise emitted {} signal(s): {noisy:?}", noise.len());
 
         // A real change: one ItemsChanged, holding the changed paths only.
-        a.set([
-            ("/Dc/0/Current", Value::Double(-4.0)),
-            ("/Dc/0/Power", Value::Double(-52.0)),
-        ])
-        .await
-        .unwrap();
+        a.set([("/Dc/0/Current", Value::Double(-4.0)), ("/Dc/0/Power", Value::Double(-52.0))]).await.unwrap();
         smol::Timer::after(SEC).await;
         let got = drain(&mut signals);
-        assert_eq!(
-            got.len(),
-            1,
-            "expected one signal, got {:?}",
-            got.iter()
-                .map(|m| m.header().member().map(|m| m.to_string()))
-                .collect::<Vec<_>>()
-        );
+        assert_eq!(got.len(), 1, "expected one signal, got {:?}", got.iter().map(|m| m.header().member().map(|m| m.to_string())).collect::<Vec<_>>());
         let msg = &got[0];
         assert_eq!(msg.header().member().unwrap().as_str(), "ItemsChanged");
         assert_eq!(msg.header().path().unwrap().as_str(), "/");
         let body: HashMap<String, HashMap<String, OwnedValue>> = msg.body().deserialize().unwrap();
         let mut paths: Vec<&str> = body.keys().map(String::as_str).collect();
         paths.sort();
-        assert!(
-            paths.contains(&"/Dc/0/Current") && paths.contains(&"/Dc/0/Power"),
-            "{paths:?}"
-        );
-        assert!(
-            !paths.contains(&"/Dc/0/Voltage") && !paths.contains(&"/Soc"),
-            "unchanged paths sent: {paths:?}"
-        );
+        assert!(paths.contains(&"/Dc/0/Current") && paths.contains(&"/Dc/0/Power"), "{paths:?}");
+        assert!(!paths.contains(&"/Dc/0/Voltage") && !paths.contains(&"/Soc"), "unchanged paths sent: {paths:?}");
         let current = &body["/Dc/0/Current"];
-        assert_eq!(
-            Value::decode(&current["Value"]).unwrap(),
-            Value::Double(-4.0)
-        );
-        assert_eq!(
-            Value::decode(&current["Text"]).unwrap(),
-            Value::from("-4.0A")
-        );
+        assert_eq!(Value::decode(&current["Value"]).unwrap(), Value::Double(-4.0));
+        assert_eq!(Value::decode(&current["Text"]).unwrap(), Value::from("-4.0A"));
     });
 }

@@ -35,9 +35,7 @@ impl Daemon {
 
     /// Stops it with SIGTERM and returns its exit code.
     pub async fn stop(&mut self) -> Option<i32> {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
+        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
         self.wait(Duration::from_secs(5)).await
     }
 
@@ -68,19 +66,14 @@ pub struct SimProcess {
 
 impl SimProcess {
     pub fn signal(&self, sig: &str) {
-        let ok = Command::new("kill")
-            .args([&format!("-{sig}"), &self.child.id().to_string()])
-            .status()
-            .is_ok_and(|s| s.success());
+        let ok = Command::new("kill").args([&format!("-{sig}"), &self.child.id().to_string()]).status().is_ok_and(|s| s.success());
         assert!(ok, "kill -{sig}");
     }
 }
 
 impl Drop for SimProcess {
     fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-CONT", &self.child.id().to_string()])
-            .status();
+        let _ = Command::new("kill").args(["-CONT", &self.child.id().to_string()]).status();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -97,17 +90,9 @@ pub struct Rig {
 impl Rig {
     /// A private bus and a client on it; no localsettings (the daemon's fallbacks apply).
     pub async fn new(label: &str) -> Rig {
-        let bus = PrivateBus::start(label)
-            .expect("dbus-daemon must be installed (Debian package 'dbus')");
-        let client = sim::connect(&bus.address)
-            .await
-            .expect("connect to the private bus");
-        Rig {
-            settings: None,
-            client,
-            bus,
-            n: 0,
-        }
+        let bus = PrivateBus::start(label).expect("dbus-daemon must be installed (Debian package 'dbus')");
+        let client = sim::connect(&bus.address).await.expect("connect to the private bus");
+        Rig { settings: None, client, bus, n: 0 }
     }
 
     /// [`Rig::new`] with a stand-in localsettings on the bus (see [`Rig::settings`]).
@@ -118,26 +103,21 @@ impl Rig {
     /// [`Rig::with_settings`] with a localsettings that misbehaves as `mode` says.
     pub async fn with_settings_mode(label: &str, mode: SettingsMode) -> Rig {
         let mut rig = Rig::new(label).await;
-        let settings = FakeSettings::start(&rig.bus.address, mode)
-            .await
-            .expect("start the stand-in localsettings");
+        let settings = FakeSettings::start(&rig.bus.address, mode).await.expect("start the stand-in localsettings");
         rig.settings = Some(settings);
         rig
     }
 
     /// The stand-in localsettings of a rig made by [`Rig::with_settings`].
     pub fn settings(&self) -> &FakeSettings {
-        self.settings
-            .as_ref()
-            .expect("a rig made with Rig::with_settings")
+        self.settings.as_ref().expect("a rig made with Rig::with_settings")
     }
 
     /// Starts the daemon binary with `config` (the [DEFAULT] body).
     pub fn daemon(&mut self, config: &str) -> Daemon {
         self.n += 1;
         let cfg = self.bus.dir().join(format!("config{}.ini", self.n));
-        std::fs::write(&cfg, format!("[DEFAULT]\nLOGGING = DEBUG\n{config}"))
-            .expect("write config");
+        std::fs::write(&cfg, format!("[DEFAULT]\nLOGGING = DEBUG\n{config}")).expect("write config");
         let log = self.bus.dir().join(format!("daemon{}.log", self.n));
         let out = std::fs::File::create(&log).expect("log file");
         let err = out.try_clone().expect("log file");
@@ -157,20 +137,8 @@ impl Rig {
         self.daemon(&format!("{BMS}{extra}"))
     }
 
-    pub async fn shunt(
-        &self,
-        port: &str,
-        instance: u32,
-        capacity: Option<u16>,
-        battery: &sim::Battery,
-    ) -> sim::SimShunt {
-        sim::SimShunt::start(
-            &self.bus.address,
-            sim::ShuntSpec::new(port, instance, capacity),
-            Some(battery),
-        )
-        .await
-        .expect("start a simulated shunt")
+    pub async fn shunt(&self, port: &str, instance: u32, capacity: Option<u16>, battery: &sim::Battery) -> sim::SimShunt {
+        sim::SimShunt::start(&self.bus.address, sim::ShuntSpec::new(port, instance, capacity), Some(battery)).await.expect("start a simulated shunt")
     }
 
     /// Simulated shunts in a process of their own (`simulate`), so a test can freeze them with
@@ -188,25 +156,11 @@ impl Rig {
             .stderr(Stdio::null())
             .spawn()
             .expect("start the simulator");
-        let names: Vec<String> = shunts
-            .iter()
-            .map(|s| {
-                format!(
-                    "com.victronenergy.battery.{}",
-                    s.split(':').next().unwrap_or_default()
-                )
-            })
-            .collect();
-        let dbus = zbus::fdo::DBusProxy::new(&self.client)
-            .await
-            .expect("bus proxy");
+        let names: Vec<String> = shunts.iter().map(|s| format!("com.victronenergy.battery.{}", s.split(':').next().unwrap_or_default())).collect();
+        let dbus = zbus::fdo::DBusProxy::new(&self.client).await.expect("bus proxy");
         let deadline = Instant::now() + Duration::from_secs(10);
         for n in &names {
-            while !dbus
-                .name_has_owner(n.as_str().try_into().expect("a bus name"))
-                .await
-                .unwrap_or(false)
-            {
+            while !dbus.name_has_owner(n.as_str().try_into().expect("a bus name")).await.unwrap_or(false) {
                 assert!(Instant::now() < deadline, "the simulator did not take {n}");
                 smol::Timer::after(Duration::from_millis(20)).await;
             }
@@ -215,24 +169,14 @@ impl Rig {
     }
 
     pub async fn shunt_spec(&self, spec: sim::ShuntSpec, battery: &sim::Battery) -> sim::SimShunt {
-        sim::SimShunt::start(&self.bus.address, spec, Some(battery))
-            .await
-            .expect("start a simulated shunt")
+        sim::SimShunt::start(&self.bus.address, spec, Some(battery)).await.expect("start a simulated shunt")
     }
 
     /// NameOwnerChanged for the aggregate's name: subscribe before starting the daemon, and
     /// the first message is the moment it takes its name.
     pub async fn owner_changes(&self) -> MessageStream {
-        let rule = MatchRule::builder()
-            .msg_type(Type::Signal)
-            .member("NameOwnerChanged")
-            .unwrap()
-            .arg(0, SERVICE_NAME)
-            .unwrap()
-            .build();
-        MessageStream::for_match_rule(rule, &self.client, None)
-            .await
-            .unwrap()
+        let rule = MatchRule::builder().msg_type(Type::Signal).member("NameOwnerChanged").unwrap().arg(0, SERVICE_NAME).unwrap().build();
+        MessageStream::for_match_rule(rule, &self.client, None).await.unwrap()
     }
 
     pub async fn items(&self) -> Result<Items, String> {
@@ -241,12 +185,7 @@ impl Rig {
 
     /// Waits until `check` holds for the aggregate's items; panics with the last items after
     /// `limit`.
-    pub async fn until(
-        &self,
-        limit: Duration,
-        what: &str,
-        check: impl Fn(&Items) -> bool,
-    ) -> Items {
+    pub async fn until(&self, limit: Duration, what: &str, check: impl Fn(&Items) -> bool) -> Items {
         let deadline = Instant::now() + limit;
         let mut last = Err(String::from("never read"));
         while Instant::now() < deadline {
@@ -258,10 +197,7 @@ impl Rig {
             }
             smol::Timer::after(Duration::from_millis(25)).await;
         }
-        panic!(
-            "timed out waiting for {what}; last items: {:?}",
-            last.map(|i| sorted(&i))
-        );
+        panic!("timed out waiting for {what}; last items: {:?}", last.map(|i| sorted(&i)));
     }
 
     /// Calls a BusItem method on one of the aggregate's paths.
@@ -269,34 +205,17 @@ impl Rig {
     where
         B: serde::Serialize + zbus::zvariant::DynamicType,
     {
-        self.client
-            .call_method(
-                Some(SERVICE_NAME),
-                path,
-                Some("com.victronenergy.BusItem"),
-                method,
-                body,
-            )
-            .await
+        self.client.call_method(Some(SERVICE_NAME), path, Some("com.victronenergy.BusItem"), method, body).await
     }
 
     pub async fn set_value(&self, path: &str, value: Value) -> i32 {
-        let reply = self
-            .call(path, "SetValue", &(value.to_variant(),))
-            .await
-            .expect("SetValue call");
-        reply
-            .body()
-            .deserialize::<i32>()
-            .expect("SetValue returns i")
+        let reply = self.call(path, "SetValue", &(value.to_variant(),)).await.expect("SetValue call");
+        reply.body().deserialize::<i32>().expect("SetValue returns i")
     }
 }
 
 pub fn sorted(items: &Items) -> Vec<(String, Value)> {
-    let mut v: Vec<_> = items
-        .iter()
-        .map(|(p, (v, _))| (p.clone(), v.clone()))
-        .collect();
+    let mut v: Vec<_> = items.iter().map(|(p, (v, _))| (p.clone(), v.clone())).collect();
     v.sort_by(|a, b| a.0.cmp(&b.0));
     v
 }
@@ -306,17 +225,12 @@ pub fn num(items: &Items, path: &str) -> Option<f64> {
 }
 
 pub fn val(items: &Items, path: &str) -> Value {
-    items
-        .get(path)
-        .map(|(v, _)| v.clone())
-        .unwrap_or(Value::Invalid)
+    items.get(path).map(|(v, _)| v.clone()).unwrap_or(Value::Invalid)
 }
 
 /// A text item, or "" when absent or not a string.
 pub fn text(i: &Items, p: &str) -> String {
-    i.get(p)
-        .and_then(|(v, _)| v.as_str().map(str::to_owned))
-        .unwrap_or_default()
+    i.get(p).and_then(|(v, _)| v.as_str().map(str::to_owned)).unwrap_or_default()
 }
 
 pub fn close(a: Option<f64>, b: f64, tol: f64) -> bool {
@@ -341,18 +255,12 @@ pub fn battery(capacity: f64, soc: f64, current: f64) -> sim::Battery {
 
 /// A shunt with a custom name and a 200 Ah capacity register.
 pub fn spec(port: &str, instance: u32, name: &str) -> ShuntSpec {
-    ShuntSpec {
-        custom_name: name.into(),
-        ..ShuntSpec::new(port, instance, Some(200))
-    }
+    ShuntSpec { custom_name: name.into(), ..ShuntSpec::new(port, instance, Some(200)) }
 }
 
 /// Published CCL and DCL are `ccl` and `dcl` (±0.05 A).
 pub fn limits(ccl: f64, dcl: f64) -> impl Fn(&Items) -> bool {
-    move |i| {
-        close(num(i, "/Info/MaxChargeCurrent"), ccl, 0.05)
-            && close(num(i, "/Info/MaxDischargeCurrent"), dcl, 0.05)
-    }
+    move |i| close(num(i, "/Info/MaxChargeCurrent"), ccl, 0.05) && close(num(i, "/Info/MaxDischargeCurrent"), dcl, 0.05)
 }
 
 /// Every number the aggregate publishes is finite.

@@ -19,25 +19,17 @@ use crate::harness::*;
 
 /// A member's field by its name, whatever its slot.
 fn member(i: &Items, name: &str, field: &str) -> Value {
-    (0..8)
-        .find(|n| text(i, &format!("/Members/{n}/Name")) == name)
-        .map_or(Value::Invalid, |n| val(i, &format!("/Members/{n}/{field}")))
+    (0..8).find(|n| text(i, &format!("/Members/{n}/Name")) == name).map_or(Value::Invalid, |n| val(i, &format!("/Members/{n}/{field}")))
 }
 
 /// The bank as the stand-in localsettings remembers it ("" if not at all).
 async fn remembered(rig: &Rig) -> String {
-    rig.settings()
-        .value(MEMBERS_SETTING)
-        .await
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default()
+    rig.settings().value(MEMBERS_SETTING).await.and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
 }
 
 /// Counts liveness probes (`GetValue` on `/Connected`) per destination, through a bus monitor.
 async fn probe_counter(rig: &Rig) -> (zbus::Connection, MessageStream) {
-    let conn = aggregate_shunts::sim::connect(&rig.bus.address)
-        .await
-        .unwrap();
+    let conn = aggregate_shunts::sim::connect(&rig.bus.address).await.unwrap();
     let rule = "type='method_call',member='GetValue',path='/Connected'";
     conn.call_method(
         Some("org.freedesktop.DBus"),
@@ -64,53 +56,27 @@ fn drain(stream: &mut MessageStream, counts: &mut HashMap<String, usize>) {
 fn quiet_members_stay_online_and_cost_one_probe_per_stale_timeout() {
     run(async {
         let mut rig = Rig::with_settings("quiet").await;
-        let _a = rig
-            .shunt_spec(spec("ttyS5", 279, "Battery 1"), &battery(200.0, 70.0, -5.0))
-            .await;
-        let _b = rig
-            .shunt_spec(spec("ttyS6", 280, "Battery 2"), &battery(200.0, 70.0, -5.0))
-            .await;
+        let _a = rig.shunt_spec(spec("ttyS5", 279, "Battery 1"), &battery(200.0, 70.0, -5.0)).await;
+        let _b = rig.shunt_spec(spec("ttyS6", 280, "Battery 2"), &battery(200.0, 70.0, -5.0)).await;
         let (_mon, mut probes) = probe_counter(&rig).await;
-        let _d = rig.bms_daemon(
-            "BMS_HOLD_TIME = 0\nBMS_RAMP_TIME = 0\nSTALE_TIMEOUT = 2\nOFFLINE_GRACE = 2\n",
-        );
-        rig.until(10 * SEC, "full limits", limits(300.0, 600.0))
-            .await;
+        let _d = rig.bms_daemon("BMS_HOLD_TIME = 0\nBMS_RAMP_TIME = 0\nSTALE_TIMEOUT = 2\nOFFLINE_GRACE = 2\n");
+        rig.until(10 * SEC, "full limits", limits(300.0, 600.0)).await;
         // Nothing is sent for 20 × STALE_TIMEOUT: both stay online, values valid, full limits.
         let start = Instant::now();
         let mut counts = HashMap::new();
         while start.elapsed() < 40 * SEC {
             let i = rig.items().await.unwrap();
-            assert_eq!(
-                val(&i, "/System/NrOfModulesOnline"),
-                Value::Uint(2),
-                "after {:?}",
-                start.elapsed()
-            );
-            assert!(
-                close(num(&i, "/Dc/0/Current"), -10.0, 0.05),
-                "{:?}",
-                val(&i, "/Dc/0/Current")
-            );
-            assert!(
-                limits(300.0, 600.0)(&i),
-                "{}",
-                text(&i, "/Info/ChargeLimitation")
-            );
+            assert_eq!(val(&i, "/System/NrOfModulesOnline"), Value::Uint(2), "after {:?}", start.elapsed());
+            assert!(close(num(&i, "/Dc/0/Current"), -10.0, 0.05), "{:?}", val(&i, "/Dc/0/Current"));
+            assert!(limits(300.0, 600.0)(&i), "{}", text(&i, "/Info/ChargeLimitation"));
             drain(&mut probes, &mut counts);
             smol::Timer::after(SEC / 2).await;
         }
         drain(&mut probes, &mut counts);
         for port in ["ttyS5", "ttyS6"] {
-            let n = counts
-                .get(&format!("com.victronenergy.battery.{port}"))
-                .copied()
-                .unwrap_or(0);
+            let n = counts.get(&format!("com.victronenergy.battery.{port}")).copied().unwrap_or(0);
             // One per STALE_TIMEOUT at the most (20 in 40 s, +1 for the edges), and some.
-            assert!(
-                (5..=21).contains(&n),
-                "{port}: {n} probes in 40 s ({counts:?})"
-            );
+            assert!((5..=21).contains(&n), "{port}: {n} probes in 40 s ({counts:?})");
             println!("{port}: {n} probes in 40 s at STALE_TIMEOUT = 2 s");
         }
     });
@@ -123,61 +89,33 @@ fn a_frozen_member_goes_offline_and_comes_back() {
         let a = rig.shunt_process(&["ttyS5:279:200:-2"]).await;
         let b = rig.shunt_process(&["ttyS6:280:200:-4"]).await;
         let _d = rig.daemon("STALE_TIMEOUT = 2\nOFFLINE_GRACE = 60\n");
-        rig.until(10 * SEC, "both members", |i| {
-            close(num(i, "/Dc/0/Current"), -6.0, 0.05)
-        })
-        .await;
+        rig.until(10 * SEC, "both members", |i| close(num(i, "/Dc/0/Current"), -6.0, 0.05)).await;
         b.signal("STOP");
         let stopped = Instant::now();
         let mut slowest = Duration::ZERO;
         loop {
             let asked = Instant::now();
-            let i = rig
-                .items()
-                .await
-                .expect("GetItems answers while a member is frozen");
+            let i = rig.items().await.expect("GetItems answers while a member is frozen");
             slowest = slowest.max(asked.elapsed());
             if val(&i, "/System/NrOfModulesOffline") == Value::Uint(1) {
-                assert!(
-                    close(num(&i, "/Dc/0/Current"), -6.0, 0.05),
-                    "held values still count"
-                );
+                assert!(close(num(&i, "/Dc/0/Current"), -6.0, 0.05), "held values still count");
                 break;
             }
             // STALE_TIMEOUT 2 s + probe 1 s + the 1 s tick + the simulator's last 1 s tick.
-            assert!(
-                stopped.elapsed() < 6 * SEC,
-                "still online {:?} after SIGSTOP",
-                stopped.elapsed()
-            );
+            assert!(stopped.elapsed() < 6 * SEC, "still online {:?} after SIGSTOP", stopped.elapsed());
             smol::Timer::after(SEC / 20).await;
         }
-        println!(
-            "SIGSTOP to offline: {:?}; slowest GetItems meanwhile: {slowest:?}",
-            stopped.elapsed()
-        );
+        println!("SIGSTOP to offline: {:?}; slowest GetItems meanwhile: {slowest:?}", stopped.elapsed());
         assert!(slowest < SEC / 2, "GetItems took {slowest:?}");
         b.signal("CONT");
-        rig.until(4 * SEC, "online again after SIGCONT", |i| {
-            val(i, "/System/NrOfModulesOnline") == Value::Uint(2)
-        })
-        .await;
+        rig.until(4 * SEC, "online again after SIGCONT", |i| val(i, "/System/NrOfModulesOnline") == Value::Uint(2)).await;
         // /Connected = 0 is offline within a second.
         let zero = (Value::Uint(0).to_variant(),);
         rig.client
-            .call_method(
-                Some("com.victronenergy.battery.ttyS5"),
-                "/Connected",
-                Some("com.victronenergy.BusItem"),
-                "SetValue",
-                &zero,
-            )
+            .call_method(Some("com.victronenergy.battery.ttyS5"), "/Connected", Some("com.victronenergy.BusItem"), "SetValue", &zero)
             .await
             .unwrap();
-        rig.until(SEC, "/Connected = 0 offline", |i| {
-            val(i, "/System/NrOfModulesOnline") == Value::Uint(1)
-        })
-        .await;
+        rig.until(SEC, "/Connected = 0 offline", |i| val(i, "/System/NrOfModulesOnline") == Value::Uint(1)).await;
         drop(a);
     });
 }
@@ -191,36 +129,19 @@ struct Watch {
 impl Watch {
     async fn new(rig: &Rig) -> Watch {
         let owners = rig.owner_changes().await;
-        let ic = MatchRule::builder()
-            .msg_type(Type::Signal)
-            .member("ItemsChanged")
-            .unwrap()
-            .path("/")
-            .unwrap()
-            .build();
-        let changes = MessageStream::for_match_rule(ic, &rig.client, Some(1024))
-            .await
-            .unwrap();
+        let ic = MatchRule::builder().msg_type(Type::Signal).member("ItemsChanged").unwrap().path("/").unwrap().build();
+        let changes = MessageStream::for_match_rule(ic, &rig.client, Some(1024)).await.unwrap();
         Watch { owners, changes }
     }
 
     /// The highest CCL and DCL published in ItemsChanged so far.
     fn highest(&mut self) -> (f64, f64) {
         let mut top = (0.0f64, 0.0f64);
-        while let Some(Some(Ok(m))) =
-            smol::future::block_on(smol::future::poll_once(self.changes.next()))
-        {
-            let Ok(body) = m
-                .body()
-                .deserialize::<HashMap<String, HashMap<String, OwnedValue>>>()
-            else {
+        while let Some(Some(Ok(m))) = smol::future::block_on(smol::future::poll_once(self.changes.next())) {
+            let Ok(body) = m.body().deserialize::<HashMap<String, HashMap<String, OwnedValue>>>() else {
                 continue;
             };
-            let get = |p: &str| {
-                body.get(p)
-                    .and_then(|e| Value::decode(&e["Value"]).ok())
-                    .and_then(|v| v.as_f64())
-            };
+            let get = |p: &str| body.get(p).and_then(|e| Value::decode(&e["Value"]).ok()).and_then(|v| v.as_f64());
             top.0 = top.0.max(get("/Info/MaxChargeCurrent").unwrap_or(0.0));
             top.1 = top.1.max(get("/Info/MaxDischargeCurrent").unwrap_or(0.0));
         }
@@ -229,45 +150,25 @@ impl Watch {
 }
 
 fn forget(rig: &Rig, target: &str) -> (bool, String) {
-    let out = Command::new(BIN)
-        .args(["forget", target])
-        .env("DBUS_SYSTEM_BUS_ADDRESS", &rig.bus.address)
-        .output()
-        .expect("run forget");
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
+    let out = Command::new(BIN).args(["forget", target]).env("DBUS_SYSTEM_BUS_ADDRESS", &rig.bus.address).output().expect("run forget");
+    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
 }
 
 #[test]
 fn the_bank_is_remembered_across_a_restart() {
     run(async {
         let mut rig = Rig::with_settings("remember").await;
-        let a = rig
-            .shunt_spec(spec("ttyS5", 279, "Battery 1"), &battery(200.0, 70.0, -5.0))
-            .await;
-        let b = rig
-            .shunt_spec(spec("ttyS6", 280, "Battery 2"), &battery(200.0, 70.0, -5.0))
-            .await;
+        let a = rig.shunt_spec(spec("ttyS5", 279, "Battery 1"), &battery(200.0, 70.0, -5.0)).await;
+        let b = rig.shunt_spec(spec("ttyS6", 280, "Battery 2"), &battery(200.0, 70.0, -5.0)).await;
         let cfg = "BMS_HOLD_TIME = 0\nBMS_RAMP_TIME = 3\nSTART_TIMEOUT = 2\n";
         let mut d = rig.bms_daemon(cfg);
-        rig.until(10 * SEC, "full limits", limits(300.0, 600.0))
-            .await;
+        rig.until(10 * SEC, "full limits", limits(300.0, 600.0)).await;
         let deadline = Instant::now() + 3 * SEC;
         while !(remembered(&rig).await.contains("HQSIM00279")
             && remembered(&rig).await.contains("HQSIM00280")
             && remembered(&rig).await.contains("capacity=200"))
         {
-            assert!(
-                Instant::now() < deadline,
-                "not remembered: {}",
-                remembered(&rig).await
-            );
+            assert!(Instant::now() < deadline, "not remembered: {}", remembered(&rig).await);
             smol::Timer::after(SEC / 20).await;
         }
         assert_eq!(d.stop().await, Some(0));
@@ -278,11 +179,7 @@ fn the_bank_is_remembered_across_a_restart() {
         let d2 = rig.bms_daemon(cfg);
         w.owners.next().await;
         let first = rig.items().await.unwrap();
-        assert!(
-            num(&first, "/Info/MaxChargeCurrent").is_some_and(|c| c <= 150.0 + 1e-9),
-            "first CCL {:?}",
-            val(&first, "/Info/MaxChargeCurrent")
-        );
+        assert!(num(&first, "/Info/MaxChargeCurrent").is_some_and(|c| c <= 150.0 + 1e-9), "first CCL {:?}", val(&first, "/Info/MaxChargeCurrent"));
         assert!(
             num(&first, "/Info/MaxDischargeCurrent").is_some_and(|c| c <= 300.0 + 1e-9),
             "first DCL {:?}",
@@ -295,101 +192,50 @@ fn the_bank_is_remembered_across_a_restart() {
             val(&first, "/Info/MaxChargeCurrent"),
             val(&first, "/Info/MaxDischargeCurrent")
         );
-        let i = rig
-            .until(6 * SEC, "half limits", limits(150.0, 300.0))
-            .await;
+        let i = rig.until(6 * SEC, "half limits", limits(150.0, 300.0)).await;
+        assert!(text(&i, "/Info/ChargeLimitation").contains("1 of 2 members present"), "{}", text(&i, "/Info/ChargeLimitation"));
+        assert_eq!(member(&i, "Battery 2", "State"), Value::from("missing since the start (remembered)"));
         assert!(
-            text(&i, "/Info/ChargeLimitation").contains("1 of 2 members present"),
+            d2.log_text()
+                .contains("Battery 2 (serial 'HQSIM00280', last seen as com.victronenergy.battery.ttyS6) belongs to the bank but is not on the bus"),
             "{}",
-            text(&i, "/Info/ChargeLimitation")
+            d2.log_text()
         );
-        assert_eq!(
-            member(&i, "Battery 2", "State"),
-            Value::from("missing since the start (remembered)")
-        );
-        assert!(d2.log_text().contains("Battery 2 (serial 'HQSIM00280', last seen as com.victronenergy.battery.ttyS6) belongs to the bank but is not on the bus"), "{}", d2.log_text());
         let (ccl, dcl) = w.highest();
-        assert!(
-            ccl <= 150.0 + 1e-9 && dcl <= 300.0 + 1e-9,
-            "never a moment at the full value: {ccl} / {dcl}"
-        );
+        assert!(ccl <= 150.0 + 1e-9 && dcl <= 300.0 + 1e-9, "never a moment at the full value: {ccl} / {dcl}");
 
         // The same battery back on another port (its serial): one member, full after the ramp.
-        let b2 = rig
-            .shunt_spec(
-                ShuntSpec {
-                    serial: "HQSIM00280".into(),
-                    ..spec("ttyS7", 281, "Battery 2")
-                },
-                &battery(200.0, 70.0, -5.0),
-            )
-            .await;
-        let i = rig
-            .until(2 * SEC, "ramping", |i| {
-                num(i, "/Info/MaxChargeCurrent").is_some_and(|c| c > 150.5 && c < 299.5)
-            })
-            .await;
-        assert!(
-            text(&i, "/Info/ChargeLimitation").starts_with("Ramping up"),
-            "{}",
-            text(&i, "/Info/ChargeLimitation")
-        );
-        let i = rig
-            .until(6 * SEC, "full limits again", limits(300.0, 600.0))
-            .await;
+        let b2 = rig.shunt_spec(ShuntSpec { serial: "HQSIM00280".into(), ..spec("ttyS7", 281, "Battery 2") }, &battery(200.0, 70.0, -5.0)).await;
+        let i = rig.until(2 * SEC, "ramping", |i| num(i, "/Info/MaxChargeCurrent").is_some_and(|c| c > 150.5 && c < 299.5)).await;
+        assert!(text(&i, "/Info/ChargeLimitation").starts_with("Ramping up"), "{}", text(&i, "/Info/ChargeLimitation"));
+        let i = rig.until(6 * SEC, "full limits again", limits(300.0, 600.0)).await;
         assert_eq!(val(&i, "/System/NrOfModulesOnline"), Value::Uint(2));
         assert_eq!(val(&i, "/System/NrOfModulesOffline"), Value::Uint(0));
-        assert_eq!(
-            member(&i, "Battery 2", "Service"),
-            Value::from("com.victronenergy.battery.ttyS7")
-        );
-        assert_eq!(
-            aggregate_shunts::status::listed(&i).len(),
-            2,
-            "counted once"
-        );
+        assert_eq!(member(&i, "Battery 2", "Service"), Value::from("com.victronenergy.battery.ttyS7"));
+        assert_eq!(aggregate_shunts::status::listed(&i).len(), 2, "counted once");
 
         // Removed for good: forget it (refused while it is online), and a restart gives full limits.
         let (ok, out) = forget(&rig, "Battery 2");
         assert!(!ok && out.contains("Battery 2 is online"), "{out}");
         b2.stop().await.unwrap();
-        rig.until(3 * SEC, "offline", |i| {
-            val(i, "/System/NrOfModulesOffline") == Value::Uint(1)
-        })
-        .await;
+        rig.until(3 * SEC, "offline", |i| val(i, "/System/NrOfModulesOffline") == Value::Uint(1)).await;
         let (ok, out) = forget(&rig, "nobody");
         assert!(!ok && out.contains("no member is called 'nobody'"), "{out}");
-        assert_eq!(
-            rig.set_value("/Members/Forget", Value::from("Battery 1"))
-                .await,
-            2,
-            "refused over the bus too"
-        );
+        assert_eq!(rig.set_value("/Members/Forget", Value::from("Battery 1")).await, 2, "refused over the bus too");
         let (ok, out) = forget(&rig, "HQSIM00280");
         assert!(ok && out.contains("forgotten: Battery 2"), "{out}");
         rig.until(2 * SEC, "one member", |i| {
-            aggregate_shunts::status::listed(i).len() == 1
-                && val(i, "/System/NrOfModulesOffline") == Value::Uint(0)
+            aggregate_shunts::status::listed(i).len() == 1 && val(i, "/System/NrOfModulesOffline") == Value::Uint(0)
         })
         .await;
         let deadline = Instant::now() + 3 * SEC;
         while remembered(&rig).await.contains("HQSIM00280") {
-            assert!(
-                Instant::now() < deadline,
-                "still remembered: {}",
-                remembered(&rig).await
-            );
+            assert!(Instant::now() < deadline, "still remembered: {}", remembered(&rig).await);
             smol::Timer::after(SEC / 20).await;
         }
         drop(d2);
         let _d3 = rig.bms_daemon(cfg);
-        let i = rig
-            .until(
-                10 * SEC,
-                "full limits for the remaining member",
-                limits(300.0, 600.0),
-            )
-            .await;
+        let i = rig.until(10 * SEC, "full limits for the remaining member", limits(300.0, 600.0)).await;
         assert_eq!(val(&i, "/Alarms/MemberLost"), Value::Uint(0));
         drop(a);
     });
@@ -399,27 +245,20 @@ fn the_bank_is_remembered_across_a_restart() {
 fn excluding_a_remembered_member_forgets_it() {
     run(async {
         let mut rig = Rig::with_settings("exclude-remembered").await;
-        rig.settings().preset(MEMBERS_SETTING, Value::from("1;serial=HQOLD,service=com.victronenergy.battery.ttyS9,instance=290,name=Old,capacity=100,source=register")).await.unwrap();
-        let _a = rig
-            .shunt_spec(spec("ttyS5", 279, "Battery 1"), &battery(200.0, 70.0, -5.0))
-            .await;
-        let d = rig.bms_daemon(
-            "BMS_HOLD_TIME = 0\nBMS_RAMP_TIME = 0\nEXCLUDE_SHUNTS = Old\nSTART_TIMEOUT = 2\n",
-        );
-        rig.until(10 * SEC, "full limits", limits(300.0, 600.0))
-            .await;
-        assert!(
-            d.log_text()
-                .contains("excluded by EXCLUDE_SHUNTS item 'Old': forgotten"),
-            "{}",
-            d.log_text()
-        );
+        rig.settings()
+            .preset(
+                MEMBERS_SETTING,
+                Value::from("1;serial=HQOLD,service=com.victronenergy.battery.ttyS9,instance=290,name=Old,capacity=100,source=register"),
+            )
+            .await
+            .unwrap();
+        let _a = rig.shunt_spec(spec("ttyS5", 279, "Battery 1"), &battery(200.0, 70.0, -5.0)).await;
+        let d = rig.bms_daemon("BMS_HOLD_TIME = 0\nBMS_RAMP_TIME = 0\nEXCLUDE_SHUNTS = Old\nSTART_TIMEOUT = 2\n");
+        rig.until(10 * SEC, "full limits", limits(300.0, 600.0)).await;
+        assert!(d.log_text().contains("excluded by EXCLUDE_SHUNTS item 'Old': forgotten"), "{}", d.log_text());
         let deadline = Instant::now() + 3 * SEC;
         while remembered(&rig).await.contains("HQOLD") {
-            assert!(
-                Instant::now() < deadline,
-                "the excluded member is still remembered"
-            );
+            assert!(Instant::now() < deadline, "the excluded member is still remembered");
             smol::Timer::after(SEC / 20).await;
         }
     });
@@ -429,70 +268,30 @@ fn excluding_a_remembered_member_forgets_it() {
 fn a_battery_whose_protection_opened_leaves_the_limits() {
     run(async {
         let mut rig = Rig::with_settings("circuit").await;
-        let a = rig
-            .shunt_spec(spec("ttyS5", 279, "Battery 1"), &battery(200.0, 60.0, 30.0))
-            .await;
-        let b = rig
-            .shunt_spec(spec("ttyS6", 280, "Battery 2"), &battery(200.0, 60.0, 30.0))
-            .await;
+        let a = rig.shunt_spec(spec("ttyS5", 279, "Battery 1"), &battery(200.0, 60.0, 30.0)).await;
+        let b = rig.shunt_spec(spec("ttyS6", 280, "Battery 2"), &battery(200.0, 60.0, 30.0)).await;
         let d = rig.bms_daemon("BMS_HOLD_TIME = 0\nOUT_OF_CIRCUIT_TIME = 3\nBMS_RAMP_TIME = 3\n");
-        rig.until(10 * SEC, "full limits, charging at 60 A", |i| {
-            limits(300.0, 600.0)(i) && close(num(i, "/Dc/0/Current"), 60.0, 0.05)
-        })
-        .await;
+        rig.until(10 * SEC, "full limits, charging at 60 A", |i| limits(300.0, 600.0)(i) && close(num(i, "/Dc/0/Current"), 60.0, 0.05)).await;
         // Battery 2's own protection opens: 0 A, its voltage follows the bank; Battery 1 takes it all.
         let v = a.value("/Dc/0/Voltage").unwrap();
-        b.set([
-            ("/Dc/0/Current", Value::Double(0.0)),
-            ("/Dc/0/Voltage", v.clone()),
-        ])
-        .await
-        .unwrap();
-        a.set([("/Dc/0/Current", Value::Double(60.0))])
-            .await
-            .unwrap();
+        b.set([("/Dc/0/Current", Value::Double(0.0)), ("/Dc/0/Voltage", v.clone())]).await.unwrap();
+        a.set([("/Dc/0/Current", Value::Double(60.0))]).await.unwrap();
         let opened = Instant::now();
-        let i = rig
-            .until(6 * SEC, "half limits", limits(150.0, 300.0))
-            .await;
+        let i = rig.until(6 * SEC, "half limits", limits(150.0, 300.0)).await;
+        assert!(opened.elapsed() >= 2 * SEC, "not before OUT_OF_CIRCUIT_TIME: {:?}", opened.elapsed());
         assert!(
-            opened.elapsed() >= 2 * SEC,
-            "not before OUT_OF_CIRCUIT_TIME: {:?}",
-            opened.elapsed()
-        );
-        assert!(
-            text(&i, "/Info/ChargeLimitation")
-                .contains("Battery 2 carries no current: out of the circuit"),
+            text(&i, "/Info/ChargeLimitation").contains("Battery 2 carries no current: out of the circuit"),
             "{}",
             text(&i, "/Info/ChargeLimitation")
         );
-        assert_eq!(
-            val(&i, "/System/NrOfModulesOnline"),
-            Value::Uint(2),
-            "still online on the bus"
-        );
-        assert_eq!(
-            member(&i, "Battery 2", "State"),
-            Value::from("online, out of the circuit (carries no current)")
-        );
-        assert!(
-            d.log_text().contains("Battery 2 is out of the circuit"),
-            "{}",
-            d.log_text()
-        );
+        assert_eq!(val(&i, "/System/NrOfModulesOnline"), Value::Uint(2), "still online on the bus");
+        assert_eq!(member(&i, "Battery 2", "State"), Value::from("online, out of the circuit (carries no current)"));
+        assert!(d.log_text().contains("Battery 2 is out of the circuit"), "{}", d.log_text());
         // It carries its share again: back, with the ramp.
-        b.set([("/Dc/0/Current", Value::Double(30.0))])
-            .await
-            .unwrap();
-        a.set([("/Dc/0/Current", Value::Double(30.0))])
-            .await
-            .unwrap();
-        rig.until(2 * SEC, "ramping", |i| {
-            num(i, "/Info/MaxChargeCurrent").is_some_and(|c| c > 150.5 && c < 299.5)
-        })
-        .await;
-        rig.until(6 * SEC, "full limits again", limits(300.0, 600.0))
-            .await;
+        b.set([("/Dc/0/Current", Value::Double(30.0))]).await.unwrap();
+        a.set([("/Dc/0/Current", Value::Double(30.0))]).await.unwrap();
+        rig.until(2 * SEC, "ramping", |i| num(i, "/Info/MaxChargeCurrent").is_some_and(|c| c > 150.5 && c < 299.5)).await;
+        rig.until(6 * SEC, "full limits again", limits(300.0, 600.0)).await;
     });
 }
 
@@ -502,57 +301,22 @@ fn a_missing_or_corrupt_memory_never_stops_the_daemon() {
         // No localsettings: the daemon runs, says once that it cannot remember, and says so in
         // the charge limitation.
         let mut rig = Rig::new("nomemory").await;
-        let _a = rig
-            .shunt_spec(spec("ttyS5", 279, "Battery 1"), &battery(200.0, 70.0, -5.0))
-            .await;
+        let _a = rig.shunt_spec(spec("ttyS5", 279, "Battery 1"), &battery(200.0, 70.0, -5.0)).await;
         let d = rig.bms_daemon("BMS_HOLD_TIME = 0\nBMS_RAMP_TIME = 0\n");
-        let i = rig
-            .until(10 * SEC, "full limits", limits(300.0, 600.0))
-            .await;
-        assert_eq!(
-            text(&i, "/Info/ChargeLimitation"),
-            "Configured limit 300 A; bank members not remembered (localsettings unavailable)"
-        );
-        assert_eq!(
-            d.log_text()
-                .matches("will not be remembered across a restart")
-                .count(),
-            1,
-            "{}",
-            d.log_text()
-        );
+        let i = rig.until(10 * SEC, "full limits", limits(300.0, 600.0)).await;
+        assert_eq!(text(&i, "/Info/ChargeLimitation"), "Configured limit 300 A; bank members not remembered (localsettings unavailable)");
+        assert_eq!(d.log_text().matches("will not be remembered across a restart").count(), 1, "{}", d.log_text());
 
         // A corrupt stored value: the bad record is ignored with a warning, the good one kept,
         // and the memory is written back clean.
         let mut rig = Rig::with_settings("corrupt").await;
         let good = "serial=HQGONE,service=com.victronenergy.battery.ttyS9,instance=290,name=Gone,capacity=200,source=register";
-        rig.settings()
-            .preset(
-                MEMBERS_SETTING,
-                Value::from(format!("1;%%%;{good};instance=x")),
-            )
-            .await
-            .unwrap();
-        let _a = rig
-            .shunt_spec(spec("ttyS5", 279, "Battery 1"), &battery(200.0, 70.0, -5.0))
-            .await;
+        rig.settings().preset(MEMBERS_SETTING, Value::from(format!("1;%%%;{good};instance=x"))).await.unwrap();
+        let _a = rig.shunt_spec(spec("ttyS5", 279, "Battery 1"), &battery(200.0, 70.0, -5.0)).await;
         let d = rig.bms_daemon("BMS_HOLD_TIME = 0\nBMS_RAMP_TIME = 0\nSTART_TIMEOUT = 1\n");
-        let i = rig
-            .until(
-                10 * SEC,
-                "half limits: Gone is remembered",
-                limits(150.0, 300.0),
-            )
-            .await;
+        let i = rig.until(10 * SEC, "half limits: Gone is remembered", limits(150.0, 300.0)).await;
         assert_eq!(val(&i, "/System/NrOfModulesOffline"), Value::Uint(1));
-        assert_eq!(
-            d.log_text()
-                .matches("ignoring part of the remembered bank")
-                .count(),
-            2,
-            "{}",
-            d.log_text()
-        );
+        assert_eq!(d.log_text().matches("ignoring part of the remembered bank").count(), 2, "{}", d.log_text());
         let deadline = Instant::now() + 3 * SEC;
         loop {
             let s = remembered(&rig).await;
@@ -564,16 +328,14 @@ fn a_missing_or_corrupt_memory_never_stops_the_daemon() {
         }
         // A value of another kind altogether is refused whole, with a warning.
         let mut rig = Rig::with_settings("garbage").await;
-        rig.settings()
-            .preset(MEMBERS_SETTING, Value::from("<xml>not ours</xml>"))
-            .await
-            .unwrap();
-        let _a = rig
-            .shunt_spec(spec("ttyS5", 279, "Battery 1"), &battery(200.0, 70.0, -5.0))
-            .await;
+        rig.settings().preset(MEMBERS_SETTING, Value::from("<xml>not ours</xml>")).await.unwrap();
+        let _a = rig.shunt_spec(spec("ttyS5", 279, "Battery 1"), &battery(200.0, 70.0, -5.0)).await;
         let d = rig.bms_daemon("BMS_HOLD_TIME = 0\nBMS_RAMP_TIME = 0\n");
-        rig.until(10 * SEC, "full limits", limits(300.0, 600.0))
-            .await;
-        assert!(d.log_text().contains("ignoring part of the remembered bank in /Settings/Devices/aggregate_shunts/Members: unknown format"), "{}", d.log_text());
+        rig.until(10 * SEC, "full limits", limits(300.0, 600.0)).await;
+        assert!(
+            d.log_text().contains("ignoring part of the remembered bank in /Settings/Devices/aggregate_shunts/Members: unknown format"),
+            "{}",
+            d.log_text()
+        );
     });
 }

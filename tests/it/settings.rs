@@ -12,52 +12,29 @@ const CLASS: &str = "/Settings/Devices/aggregate_shunts/ClassAndVrmInstance";
 fn custom_name_and_instance_persist_in_localsettings() {
     run(async {
         let mut rig = Rig::with_settings("settings").await;
-        let _a = rig
-            .shunt("ttyS5", 279, Some(100), &battery(100.0, 50.0, -2.0))
-            .await;
+        let _a = rig.shunt("ttyS5", 279, Some(100), &battery(100.0, 50.0, -2.0)).await;
         let mut d = rig.daemon("DEVICE_INSTANCE = 42\nDEVICE_NAME = \"From config\"\n");
-        let items = rig
-            .until(10 * SEC, "the member", |i| {
-                close(num(i, "/Dc/0/Current"), -2.0, 0.05)
-            })
-            .await;
+        let items = rig.until(10 * SEC, "the member", |i| close(num(i, "/Dc/0/Current"), -2.0, 0.05)).await;
         assert_eq!(val(&items, "/DeviceInstance"), Value::Uint(42));
-        assert_eq!(
-            rig.settings().value(CLASS).await,
-            Some(Value::from("battery:42"))
-        );
+        assert_eq!(rig.settings().value(CLASS).await, Some(Value::from("battery:42")));
         assert_eq!(val(&items, "/CustomName"), Value::from("From config"));
 
-        assert_eq!(
-            rig.set_value("/CustomName", Value::from("Port bank")).await,
-            0
-        );
+        assert_eq!(rig.set_value("/CustomName", Value::from("Port bank")).await, 0);
         let deadline = std::time::Instant::now() + 2 * SEC;
         while rig.settings().value(NAME).await != Some(Value::from("Port bank")) {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "not persisted: {:?}",
-                rig.settings().value(NAME).await
-            );
+            assert!(std::time::Instant::now() < deadline, "not persisted: {:?}", rig.settings().value(NAME).await);
             smol::Timer::after(SEC / 20).await;
         }
         assert_eq!(d.stop().await, Some(0));
 
         // A restart keeps the name set from the GUI, and the instance.
         let _d2 = rig.daemon("DEVICE_INSTANCE = 42\nDEVICE_NAME = \"From config\"\n");
-        let items = rig
-            .until(10 * SEC, "the restarted service", |i| {
-                close(num(i, "/Dc/0/Current"), -2.0, 0.05)
-            })
-            .await;
+        let items = rig.until(10 * SEC, "the restarted service", |i| close(num(i, "/Dc/0/Current"), -2.0, 0.05)).await;
         assert_eq!(val(&items, "/CustomName"), Value::from("Port bank"));
         assert_eq!(val(&items, "/DeviceInstance"), Value::Uint(42));
         // Clearing it returns to DEVICE_NAME.
         assert_eq!(rig.set_value("/CustomName", Value::from("")).await, 0);
-        rig.until(2 * SEC, "the config name again", |i| {
-            val(i, "/CustomName") == Value::from("From config")
-        })
-        .await;
+        rig.until(2 * SEC, "the config name again", |i| val(i, "/CustomName") == Value::from("From config")).await;
     });
 }
 
@@ -65,28 +42,15 @@ fn custom_name_and_instance_persist_in_localsettings() {
 fn without_localsettings_a_free_instance_is_used() {
     run(async {
         let mut rig = Rig::new("nosettings").await;
-        let _a = rig
-            .shunt("ttyS5", 100, Some(100), &battery(100.0, 50.0, -2.0))
-            .await;
+        let _a = rig.shunt("ttyS5", 100, Some(100), &battery(100.0, 50.0, -2.0)).await;
         let d = rig.daemon("");
-        let items = rig
-            .until(10 * SEC, "the member", |i| {
-                close(num(i, "/Dc/0/Current"), -2.0, 0.05)
-            })
-            .await;
-        assert_eq!(
-            val(&items, "/DeviceInstance"),
-            Value::Uint(101),
-            "100 is taken by the shunt"
-        );
+        let items = rig.until(10 * SEC, "the member", |i| close(num(i, "/Dc/0/Current"), -2.0, 0.05)).await;
+        assert_eq!(val(&items, "/DeviceInstance"), Value::Uint(101), "100 is taken by the shunt");
         let log = d.log_text();
         assert!(log.contains("using free device instance 101"), "{log}");
         // The name can still be changed for this run.
         assert_eq!(rig.set_value("/CustomName", Value::from("Bank")).await, 0);
-        rig.until(SEC, "the name", |i| {
-            val(i, "/CustomName") == Value::from("Bank")
-        })
-        .await;
+        rig.until(SEC, "the name", |i| val(i, "/CustomName") == Value::from("Bank")).await;
     });
 }
 
@@ -97,38 +61,18 @@ fn check_config_ends_with_the_error_count() {
     let file = dir.path().join("bad.ini");
     let check = |text: &str| {
         std::fs::write(&file, text).unwrap();
-        let out = std::process::Command::new(BIN)
-            .arg("check-config")
-            .arg(&file)
-            .output()
-            .unwrap();
+        let out = std::process::Command::new(BIN).arg("check-config").arg(&file).output().unwrap();
         assert_eq!(out.status.code(), Some(1));
-        String::from_utf8_lossy(&out.stderr)
-            .lines()
-            .map(str::to_string)
-            .collect::<Vec<_>>()
+        String::from_utf8_lossy(&out.stderr).lines().map(str::to_string).collect::<Vec<_>>()
     };
     let lines = check("DEVICE_MOD = virtual-bms\nno equals\nMAX_CHARGE_VOLTAGE = 14.2 V\n");
     assert_eq!(lines.len(), 4, "{lines:?}");
-    assert!(
-        lines[0].contains(":1: DEVICE_MOD: unknown setting (did you mean DEVICE_MODE?)"),
-        "{lines:?}"
-    );
+    assert!(lines[0].contains(":1: DEVICE_MOD: unknown setting (did you mean DEVICE_MODE?)"), "{lines:?}");
     assert!(lines[1].contains(":2: expected KEY = value"), "{lines:?}");
-    assert!(
-        lines[2].contains(":3: MAX_CHARGE_VOLTAGE:") && lines[2].ends_with("without its unit"),
-        "{lines:?}"
-    );
+    assert!(lines[2].contains(":3: MAX_CHARGE_VOLTAGE:") && lines[2].ends_with("without its unit"), "{lines:?}");
     assert_eq!(lines[3], "3 errors");
 
     let lines = check("DEVICE_NAME = \"House Bank\n");
-    assert!(
-        lines[0].ends_with("the closing quote is missing"),
-        "{lines:?}"
-    );
-    assert_eq!(
-        lines.last().map(String::as_str),
-        Some("1 error"),
-        "{lines:?}"
-    );
+    assert!(lines[0].ends_with("the closing quote is missing"), "{lines:?}");
+    assert_eq!(lines.last().map(String::as_str), Some("1 error"), "{lines:?}");
 }

@@ -12,9 +12,7 @@ fn shipped_defaults_file() {
     // Every key is documented and present in the shipped file.
     let text = include_str!("../../../config.default.ini");
     for key in KEYS.map(|k| k.name) {
-        let present = text
-            .lines()
-            .any(|l| l.trim_start().starts_with(&format!("{key} =")));
+        let present = text.lines().any(|l| l.trim_start().starts_with(&format!("{key} =")));
         assert!(present, "{key} missing from config.default.ini");
     }
 }
@@ -25,22 +23,10 @@ fn describe_defaults() {
     assert_eq!(text.lines().count(), KEYS.len());
     assert!(text.lines().all(|l| l.ends_with("# (default)")), "{text}");
     assert!(text.contains("DEVICE_NAME =  # (default)\n"), "{text}");
-    assert!(
-        text.contains("TEMP_COLD_DANGER = 5  # (default)\n"),
-        "{text}"
-    );
+    assert!(text.contains("TEMP_COLD_DANGER = 5  # (default)\n"), "{text}");
     let mut c = Config::default();
     bms(&mut c);
-    c.exclude = vec![
-        Exclude {
-            text: "a, b".into(),
-            instance: None,
-        },
-        Exclude {
-            text: "12".into(),
-            instance: Some(12),
-        },
-    ];
+    c.exclude = vec![Exclude { text: "a, b".into(), instance: None }, Exclude { text: "12".into(), instance: Some(12) }];
     let text = c.describe();
     assert!(text.contains("DEVICE_MODE = virtual-bms\n"), "{text}");
     assert!(text.contains("EXCLUDE_SHUNTS = \"a, b\", 12\n"), "{text}");
@@ -57,10 +43,7 @@ fn exclude_item() -> impl Strategy<Value = Exclude> {
             let instance = t.parse().ok();
             Exclude { text: t, instance }
         }),
-        "[ A-Za-z0-9#;,=_.°\\[\\]-]{0,12}[A-Za-z0-9]".prop_map(|t| Exclude {
-            text: t,
-            instance: None
-        }),
+        "[ A-Za-z0-9#;,=_.°\\[\\]-]{0,12}[A-Za-z0-9]".prop_map(|t| Exclude { text: t, instance: None }),
     ]
 }
 
@@ -72,17 +55,11 @@ fn valid_config() -> impl Strategy<Value = Config> {
         proptest::option::of(0.001f64..=100_000.0),
         proptest::collection::vec(exclude_item(), 0..4),
     );
-    let temps = (-40.0f64..=80.0, -40.0f64..=100.0, -40.0f64..=80.0)
-        .prop_filter("cold limits below hot", |(c, h, d)| c < h && d < h);
+    let temps = (-40.0f64..=80.0, -40.0f64..=100.0, -40.0f64..=80.0).prop_filter("cold limits below hot", |(c, h, d)| c < h && d < h);
     let limits = (1.0f64..=100.0, 0.01f64..=10_000.0, 0.01f64..=10_000.0);
     let bms = (0.0f64..=20.0, seconds(0, 3600), seconds(0, 3600));
-    let levels = prop_oneof![
-        Just(LevelFilter::Error),
-        Just(LevelFilter::Warn),
-        Just(LevelFilter::Info),
-        Just(LevelFilter::Debug),
-        Just(LevelFilter::Trace),
-    ];
+    let levels =
+        prop_oneof![Just(LevelFilter::Error), Just(LevelFilter::Warn), Just(LevelFilter::Info), Just(LevelFilter::Debug), Just(LevelFilter::Trace),];
     let timing = (
         levels,
         (0u64..=86_400).prop_map(|s| Some(Duration::from_secs(s)).filter(|d| !d.is_zero())),
@@ -96,11 +73,7 @@ fn valid_config() -> impl Strategy<Value = Config> {
         let (virtual_bms, name, instance, capacity, exclude) = id;
         let limit = |x: f64| Some(x).filter(|_| virtual_bms);
         Config {
-            mode: if virtual_bms {
-                DeviceMode::VirtualBms
-            } else {
-                DeviceMode::Monitor
-            },
+            mode: if virtual_bms { DeviceMode::VirtualBms } else { DeviceMode::Monitor },
             device_name: name,
             device_instance: instance,
             total_capacity: capacity,
@@ -128,21 +101,10 @@ fn valid_config() -> impl Strategy<Value = Config> {
 
 /// Lines built from the pieces that matter to the parser, so the fuzzing reaches deep.
 fn ini_like() -> impl Strategy<Value = String> {
-    let key = prop_oneof![
-        proptest::sample::select(KEYS.map(|k| k.name).to_vec()).prop_map(str::to_string),
-        "[A-Za-z_]{0,8}",
-    ];
+    let key = prop_oneof![proptest::sample::select(KEYS.map(|k| k.name).to_vec()).prop_map(str::to_string), "[A-Za-z_]{0,8}",];
     let value = "[-+0-9a-zA-Z .,=#;\"\\[\\]\t°]{0,16}";
-    let line = prop_oneof![
-        (key, "[ \t]*=?[ \t]*", value).prop_map(|(k, eq, v)| format!("{k}{eq}{v}")),
-        "[ \t]*[#;\\[][^\n]{0,10}\\]?",
-        ".{0,20}",
-    ];
-    (
-        proptest::collection::vec(line, 0..12),
-        prop_oneof![Just("\n"), Just("\r\n")],
-    )
-        .prop_map(|(lines, eol)| lines.join(eol))
+    let line = prop_oneof![(key, "[ \t]*=?[ \t]*", value).prop_map(|(k, eq, v)| format!("{k}{eq}{v}")), "[ \t]*[#;\\[][^\n]{0,10}\\]?", ".{0,20}",];
+    (proptest::collection::vec(line, 0..12), prop_oneof![Just("\n"), Just("\r\n")]).prop_map(|(lines, eol)| lines.join(eol))
 }
 
 proptest! {

@@ -47,29 +47,18 @@ fn cross_checks() {
         // Cross-checks name both keys, located at the later one.
         (
             "TEMP_HOT_DANGER = 20\nTEMP_COLD_DANGER = 30\n",
-            &[
-                "t.ini:2: TEMP_COLD_DANGER: TEMP_COLD_DANGER (30 °C) must be lower than TEMP_HOT_DANGER (20 °C)",
-            ],
+            &["t.ini:2: TEMP_COLD_DANGER: TEMP_COLD_DANGER (30 °C) must be lower than TEMP_HOT_DANGER (20 °C)"],
         ),
         (
             "TEMP_COLD_DANGER = 30\nTEMP_HOT_DANGER = 30\n",
-            &[
-                "t.ini:2: TEMP_HOT_DANGER: TEMP_COLD_DANGER (30 °C) must be lower than TEMP_HOT_DANGER (30 °C)",
-            ],
+            &["t.ini:2: TEMP_HOT_DANGER: TEMP_COLD_DANGER (30 °C) must be lower than TEMP_HOT_DANGER (30 °C)"],
         ),
         (
             "TEMP_HOT_DANGER = -30\nTEMP_COLD_DANGER = -35\n",
-            &[
-                "t.ini:1: TEMP_HOT_DANGER: TEMP_DISCHARGE_COLD (-20 °C) must be lower than TEMP_HOT_DANGER (-30 °C)",
-            ],
+            &["t.ini:1: TEMP_HOT_DANGER: TEMP_DISCHARGE_COLD (-20 °C) must be lower than TEMP_HOT_DANGER (-30 °C)"],
         ),
         // A rejected value does not also trigger the cross-check.
-        (
-            "TEMP_COLD_DANGER = 90\n",
-            &[
-                "t.ini:1: TEMP_COLD_DANGER: \"90\" is not valid, expected a temperature in °C between -40 and 80",
-            ],
-        ),
+        ("TEMP_COLD_DANGER = 90\n", &["t.ini:1: TEMP_COLD_DANGER: \"90\" is not valid, expected a temperature in °C between -40 and 80"]),
         // virtual-bms needs each limit.
         (
             "DEVICE_MODE = virtual-bms\nMAX_CHARGE_CURRENT = 200\nMAX_DISCHARGE_CURRENT = 300\n",
@@ -92,9 +81,7 @@ fn cross_checks() {
         // A rejected limit is reported once, not also as missing.
         (
             "DEVICE_MODE = virtual-bms\nMAX_CHARGE_VOLTAGE = 0\nMAX_CHARGE_CURRENT = 200\nMAX_DISCHARGE_CURRENT = 300\n",
-            &[
-                "t.ini:2: MAX_CHARGE_VOLTAGE: \"0\" is not valid, expected a voltage in V between 1 and 100",
-            ],
+            &["t.ini:2: MAX_CHARGE_VOLTAGE: \"0\" is not valid, expected a voltage in V between 1 and 100"],
         ),
     ];
     check_errors(cases);
@@ -105,10 +92,7 @@ fn virtual_bms_missing_all_limits() {
     let got = errors("DEVICE_MODE = virtual-bms\n");
     assert_eq!(got.len(), 3, "{got:?}");
     for (g, key) in got.iter().zip(LIMITS.map(|l| l.key)) {
-        assert!(
-            g.starts_with(&format!("t.ini:1: {key}: is required")),
-            "{g}"
-        );
+        assert!(g.starts_with(&format!("t.ini:1: {key}: is required")), "{g}");
     }
 }
 
@@ -121,32 +105,16 @@ fn later_file_overrides_earlier() {
         "[DEFAULT]\nLOGGING = INFO\nSTALE_TIMEOUT = 40\n\
                                                   DEVICE_NAME = Base\nTEMP_HOT_DANGER = 50\n",
     );
-    let user = write(
-        &dir,
-        "config.ini",
-        "[DEFAULT]\nLOGGING = debug\nDEVICE_NAME =\n",
-    );
+    let user = write(&dir, "config.ini", "[DEFAULT]\nLOGGING = debug\nDEVICE_NAME =\n");
     let loaded = Config::load(&[(base.clone(), true), (user.clone(), false)]).unwrap();
-    let want = Config {
-        log_level: LevelFilter::Debug,
-        stale_timeout: Duration::from_secs(40),
-        temp_hot_danger: 50.0,
-        ..Config::default()
-    };
+    let want = Config { log_level: LevelFilter::Debug, stale_timeout: Duration::from_secs(40), temp_hot_danger: 50.0, ..Config::default() };
     assert_eq!(loaded.config, want);
     assert!(loaded.warnings.is_empty());
 
     // Cross-check errors point at the later file.
     let user = write(&dir, "config.ini", "\nTEMP_COLD_DANGER = 55\n");
-    let got: Vec<String> = Config::load(&[(base, true), (user.clone(), false)])
-        .unwrap_err()
-        .iter()
-        .map(ToString::to_string)
-        .collect();
-    let want = format!(
-        "{}:2: TEMP_COLD_DANGER: TEMP_COLD_DANGER (55 °C) must be lower than TEMP_HOT_DANGER (50 °C)",
-        user.display()
-    );
+    let got: Vec<String> = Config::load(&[(base, true), (user.clone(), false)]).unwrap_err().iter().map(ToString::to_string).collect();
+    let want = format!("{}:2: TEMP_COLD_DANGER: TEMP_COLD_DANGER (55 °C) must be lower than TEMP_HOT_DANGER (50 °C)", user.display());
     assert_eq!(got, vec![want]);
 }
 
@@ -174,26 +142,12 @@ fn missing_files() {
 #[test]
 fn errors_in_file_then_line_order() {
     let dir = tempfile::tempdir().unwrap();
-    let base = write(
-        &dir,
-        "base.ini",
-        "\n\n\nLOGGING = loud\nSTALE_TIMEOUT = 0\n",
-    );
-    let user = write(
-        &dir,
-        "user.ini",
-        "TEMP_HOT_DANGER = hot\nno equals\nFOO = 1\n",
-    );
+    let base = write(&dir, "base.ini", "\n\n\nLOGGING = loud\nSTALE_TIMEOUT = 0\n");
+    let user = write(&dir, "user.ini", "TEMP_HOT_DANGER = hot\nno equals\nFOO = 1\n");
     let got: Vec<String> = Config::load(&[(base.clone(), true), (user.clone(), true)])
         .unwrap_err()
         .iter()
-        .map(|e| {
-            e.to_string()
-                .split(": ")
-                .take(2)
-                .collect::<Vec<_>>()
-                .join(": ")
-        })
+        .map(|e| e.to_string().split(": ").take(2).collect::<Vec<_>>().join(": "))
         .collect();
     let (b, u) = (base.display(), user.display());
     let want = [

@@ -38,11 +38,7 @@ fn bms(c: &mut Config) {
 
 /// (input, expected change from the defaults, substrings expected in the warnings,
 /// one list per warning).
-type Case = (
-    &'static str,
-    fn(&mut Config),
-    &'static [&'static [&'static str]],
-);
+type Case = (&'static str, fn(&mut Config), &'static [&'static [&'static str]]);
 
 /// Loads each case and checks the config and the warnings.
 fn check_accepted(cases: &[Case]) {
@@ -76,13 +72,7 @@ fn write(dir: &tempfile::TempDir, name: &str, text: &str) -> PathBuf {
 
 #[test]
 fn error_display_omits_missing_parts() {
-    let d = |severity, line, key: Option<&str>| Diagnostic {
-        severity,
-        file: "f".into(),
-        line,
-        key: key.map(str::to_string),
-        message: "m".into(),
-    };
+    let d = |severity, line, key: Option<&str>| Diagnostic { severity, file: "f".into(), line, key: key.map(str::to_string), message: "m".into() };
     assert_eq!(d(Severity::Error, None, None).to_string(), "f: m");
     assert_eq!(d(Severity::Error, Some(3), None).to_string(), "f:3: m");
     assert_eq!(d(Severity::Warning, None, Some("K")).to_string(), "f: K: m");

@@ -8,41 +8,13 @@ fn accepted_syntax() {
     let cases: &[Case] = &[
         ("", |_| {}, &[]),
         ("[DEFAULT]\n", |_| {}, &[]),
-        (
-            "LOGGING = debug # chatty\n",
-            |c| c.log_level = LevelFilter::Debug,
-            &[],
-        ),
-        (
-            "STALE_TIMEOUT = 45 ; seconds\n",
-            |c| c.stale_timeout = Duration::from_secs(45),
-            &[],
-        ),
-        (
-            "STALE_TIMEOUT = 45\t# tab before\n",
-            |c| c.stale_timeout = Duration::from_secs(45),
-            &[],
-        ),
-        (
-            "DEVICE_NAME = \"Port # 1 ; aft\" # comment\n",
-            |c| c.device_name = Some("Port # 1 ; aft".into()),
-            &[],
-        ),
-        (
-            "DEVICE_NAME = Bank#2;x\n",
-            |c| c.device_name = Some("Bank#2;x".into()),
-            &[],
-        ),
-        (
-            "DEVICE_NAME = a = b\n",
-            |c| c.device_name = Some("a = b".into()),
-            &[],
-        ),
-        (
-            "  # indented\n\t; tabbed\n   \n\t\nLOGGING = warn\n",
-            |c| c.log_level = LevelFilter::Warn,
-            &[],
-        ),
+        ("LOGGING = debug # chatty\n", |c| c.log_level = LevelFilter::Debug, &[]),
+        ("STALE_TIMEOUT = 45 ; seconds\n", |c| c.stale_timeout = Duration::from_secs(45), &[]),
+        ("STALE_TIMEOUT = 45\t# tab before\n", |c| c.stale_timeout = Duration::from_secs(45), &[]),
+        ("DEVICE_NAME = \"Port # 1 ; aft\" # comment\n", |c| c.device_name = Some("Port # 1 ; aft".into()), &[]),
+        ("DEVICE_NAME = Bank#2;x\n", |c| c.device_name = Some("Bank#2;x".into()), &[]),
+        ("DEVICE_NAME = a = b\n", |c| c.device_name = Some("a = b".into()), &[]),
+        ("  # indented\n\t; tabbed\n   \n\t\nLOGGING = warn\n", |c| c.log_level = LevelFilter::Warn, &[]),
         (
             "[DEFAULT]\r\nLOGGING = trace\r\n# c\r\nDEVICE_INSTANCE = 7\r\n",
             |c| {
@@ -51,11 +23,7 @@ fn accepted_syntax() {
             },
             &[],
         ),
-        (
-            "\u{feff}LOGGING = error\n",
-            |c| c.log_level = LevelFilter::Error,
-            &[],
-        ),
+        ("\u{feff}LOGGING = error\n", |c| c.log_level = LevelFilter::Error, &[]),
         (
             "logging = Debug\nDevice_Name = x\n",
             |c| {
@@ -86,11 +54,7 @@ fn accepted_syntax() {
             },
             &[&["t.ini:3: ", "[extra]", "LOGGING, FOO"]],
         ),
-        (
-            "[settings]\n",
-            |_| {},
-            &[&["t.ini:1: section [settings] is ignored"]],
-        ),
+        ("[settings]\n", |_| {}, &[&["t.ini:1: section [settings] is ignored"]]),
         (
             "LOGGING = debug\nLOGGING = error\n",
             |c| c.log_level = LevelFilter::Error,
@@ -104,23 +68,11 @@ fn accepted_syntax() {
 fn bad_syntax() {
     // (input, exact errors)
     let cases: &[(&str, &[&str])] = &[
-        (
-            "LOGGING debug\n",
-            &["t.ini:1: expected KEY = value, but this line has no '='"],
-        ),
-        (
-            "LOGGING: debug\n",
-            &["t.ini:1: expected KEY = value, but this line has no '=' (use '=' rather than ':')"],
-        ),
+        ("LOGGING debug\n", &["t.ini:1: expected KEY = value, but this line has no '='"]),
+        ("LOGGING: debug\n", &["t.ini:1: expected KEY = value, but this line has no '=' (use '=' rather than ':')"]),
         ("[DEFAULT\n", &["t.ini:1: section header lacks its ']'"]),
-        (
-            " = 5\n",
-            &["t.ini:1: the setting name before '=' is missing"],
-        ),
-        (
-            "[other]\nno equals here\n",
-            &["t.ini:2: expected KEY = value, but this line has no '='"],
-        ),
+        (" = 5\n", &["t.ini:1: the setting name before '=' is missing"]),
+        ("[other]\nno equals here\n", &["t.ini:2: expected KEY = value, but this line has no '='"]),
     ];
     check_errors(cases);
 }

@@ -13,24 +13,15 @@ fn unknown_keys_are_errors() {
                 "t.ini:1: DEVICE_MOD: unknown setting (did you mean DEVICE_MODE?); correct or remove it, or set ALLOW_UNKNOWN_KEYS = true to only be warned",
             ],
         ),
-        (
-            "LOGGING = debug\nFOO = 1\n",
-            &[
-                "t.ini:2: FOO: unknown setting; correct or remove it, or set ALLOW_UNKNOWN_KEYS = true to only be warned",
-            ],
-        ),
+        ("LOGGING = debug\nFOO = 1\n", &["t.ini:2: FOO: unknown setting; correct or remove it, or set ALLOW_UNKNOWN_KEYS = true to only be warned"]),
         // Explicitly false, or blank (the default), or not a valid answer.
         (
             "ALLOW_UNKNOWN_KEYS = false\nFOO = 1\n",
-            &[
-                "t.ini:2: FOO: unknown setting; correct or remove it, or set ALLOW_UNKNOWN_KEYS = true to only be warned",
-            ],
+            &["t.ini:2: FOO: unknown setting; correct or remove it, or set ALLOW_UNKNOWN_KEYS = true to only be warned"],
         ),
         (
             "FOO = 1\nALLOW_UNKNOWN_KEYS =\n",
-            &[
-                "t.ini:1: FOO: unknown setting; correct or remove it, or set ALLOW_UNKNOWN_KEYS = true to only be warned",
-            ],
+            &["t.ini:1: FOO: unknown setting; correct or remove it, or set ALLOW_UNKNOWN_KEYS = true to only be warned"],
         ),
         (
             "FOO = 1\nALLOW_UNKNOWN_KEYS = yes\n",
@@ -50,31 +41,17 @@ fn unknown_keys_warn_when_allowed() {
         (
             "# x\nTEMP_COLD_DANGR = 3\nALLOW_UNKNOWN_KEYS = true\n",
             |c| c.allow_unknown_keys = true,
-            &[&[
-                "t.ini:2: TEMP_COLD_DANGR: unknown setting, ignored (did you mean TEMP_COLD_DANGER?)",
-            ]],
+            &[&["t.ini:2: TEMP_COLD_DANGR: unknown setting, ignored (did you mean TEMP_COLD_DANGER?)"]],
         ),
         (
             "temp_hot_dagner = 3\nallow_unknown_keys = TRUE\n",
             |c| c.allow_unknown_keys = true,
             &[&["t.ini:1: TEMP_HOT_DAGNER:", "did you mean TEMP_HOT_DANGER?"]],
         ),
-        (
-            "TEMP_DANGER_COLD = 3\nALLOW_UNKNOWN_KEYS = true\n",
-            |c| c.allow_unknown_keys = true,
-            &[&["did you mean TEMP_COLD_DANGER?"]],
-        ),
-        (
-            "FOO = 1\nALLOW_UNKNOWN_KEYS = true\n",
-            |c| c.allow_unknown_keys = true,
-            &[&["t.ini:1: FOO: unknown setting, ignored"]],
-        ),
+        ("TEMP_DANGER_COLD = 3\nALLOW_UNKNOWN_KEYS = true\n", |c| c.allow_unknown_keys = true, &[&["did you mean TEMP_COLD_DANGER?"]]),
+        ("FOO = 1\nALLOW_UNKNOWN_KEYS = true\n", |c| c.allow_unknown_keys = true, &[&["t.ini:1: FOO: unknown setting, ignored"]]),
         // A key of the original program stays a warning without it.
-        (
-            "SEARCH_TRIALS = 3\n",
-            |_| {},
-            &[&["t.ini:1: SEARCH_TRIALS: ", "older version"]],
-        ),
+        ("SEARCH_TRIALS = 3\n", |_| {}, &[&["t.ini:1: SEARCH_TRIALS: ", "older version"]]),
     ];
     check_accepted(cases);
 }
@@ -85,18 +62,11 @@ fn allow_unknown_keys_across_files() {
     let base = write(&dir, "config.default.ini", "ALLOW_UNKNOWN_KEYS = true\n");
     let user = write(&dir, "config.ini", "\nDEVICE_MOD = virtual-bms\n");
     let loaded = Config::load(&[(base.clone(), true), (user.clone(), false)]).unwrap();
-    let want = format!(
-        "{}:2: DEVICE_MOD: unknown setting, ignored (did you mean DEVICE_MODE?)",
-        user.display()
-    );
+    let want = format!("{}:2: DEVICE_MOD: unknown setting, ignored (did you mean DEVICE_MODE?)", user.display());
     assert_eq!(warnings(&loaded), vec![want]);
 
     // A later file setting it back (here to the default) makes the key an error again.
-    let user = write(
-        &dir,
-        "config.ini",
-        "DEVICE_MOD = virtual-bms\nALLOW_UNKNOWN_KEYS =\n",
-    );
+    let user = write(&dir, "config.ini", "DEVICE_MOD = virtual-bms\nALLOW_UNKNOWN_KEYS =\n");
     let errs = Config::load(&[(base, true), (user, false)]).unwrap_err();
     assert_eq!(errs.len(), 1, "{errs:?}");
     assert!(errs[0].message.ends_with(UNKNOWN), "{}", errs[0]);
