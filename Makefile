@@ -29,6 +29,8 @@ test: ensure-tools lint test-rust test-packaging
 lint: check-rust
 	$(CARGO) fmt --check
 	$(CARGO) clippy --locked --all-targets -- -D warnings
+	# The device build (no development tools) must stay clean too.
+	$(CARGO) clippy --locked --no-default-features -- -D warnings
 
 test-rust: check-rust ensure-dbus
 	@mkdir -p target

@@ -5,17 +5,15 @@
 
 mod common;
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use aggregate_shunts::privbus::PrivateBus;
 use aggregate_shunts::publish::SERVICE_NAME;
-use aggregate_shunts::sim;
 use aggregate_shunts::status::get_items;
-use aggregate_shunts::venus::Value;
+use aggregate_shunts::tools::privbus::PrivateBus;
+use aggregate_shunts::tools::sim;
+use aggregate_shunts::venus::wire::{self, ItemsDict};
 use common::*;
 use smol::stream::StreamExt;
-use zbus::zvariant::OwnedValue;
 use zbus::{MatchRule, MessageStream, message::Type};
 
 const RATE: f64 = 50.0; // changes per shunt per second
@@ -44,10 +42,10 @@ fn pct(v: &mut [f64], p: f64) -> f64 {
     v[((v.len() - 1) as f64 * p).round() as usize]
 }
 
-type Body = HashMap<String, HashMap<String, OwnedValue>>;
+type Body = ItemsDict;
 
 fn number(body: &Body, path: &str) -> Option<f64> {
-    body.get(path).and_then(|e| e.get("Value")).and_then(|v| Value::decode(v).ok()).and_then(|v| v.as_f64())
+    body.get(path).and_then(|e| wire::entry_value(e).ok()).and_then(|v| v.as_f64())
 }
 
 async fn measure(n: usize) -> Row {

@@ -7,10 +7,10 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use aggregate_shunts::privbus::PrivateBus;
 use aggregate_shunts::publish::SERVICE_NAME;
-use aggregate_shunts::sim;
 use aggregate_shunts::status::get_items;
+use aggregate_shunts::tools::privbus::PrivateBus;
+use aggregate_shunts::tools::sim;
 use common::*;
 
 const SHUNTS: usize = 8;

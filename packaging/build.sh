@@ -70,9 +70,10 @@ if [ "$check_only" -eq 0 ]; then
         { echo "build.sh: $CARGO_ZIGBUILD_PYTHON_PATH missing; run packaging/ensure-tools.sh" >&2; exit 1; }
     targets=""
     for a in $arches; do targets="$targets --target $(triple_of "$a").$GLIBC_TARGET"; done
-    echo "build.sh: cargo zigbuild --release --locked --bin $BIN_NAME$targets"
+    # The device build leaves the development tools (simulator, demo) out.
+    echo "build.sh: cargo zigbuild --release --locked --no-default-features --bin $BIN_NAME$targets"
     # shellcheck disable=SC2086
-    cargo zigbuild --release --locked --bin "$BIN_NAME" $targets
+    cargo zigbuild --release --locked --no-default-features --bin "$BIN_NAME" $targets
 fi
 
 rc=0

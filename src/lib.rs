@@ -1,24 +1,20 @@
 //! dbus-aggregate-smartshunts: one virtual battery monitor (and optional virtual BMS)
 //! built from every Victron SmartShunt on the Venus OS system D-Bus.
 //!
-//! The crate is a functional core inside an I/O shell: [`aggregate`], [`bms`] and
-//! [`config`] decide every number and never touch D-Bus; [`venus`] speaks Victron's
-//! D-Bus conventions and knows nothing about batteries; [`daemon`] wires them together
-//! on one smol event loop. See ARCHITECTURE.md for the codemap.
+//! A functional core inside an I/O shell: [`domain`] and [`config`] decide every number and
+//! never touch D-Bus; [`venus`] speaks Victron's D-Bus conventions and knows nothing about
+//! batteries; [`value`] is the plain value type both speak; [`daemon`] moves inputs into the
+//! core and its frame out on one smol event loop. See ARCHITECTURE.md for the codemap.
 
-pub mod aggregate;
-pub mod bank;
-pub mod bms;
 pub mod config;
 pub mod daemon;
-pub mod demo;
-pub mod memory;
-pub mod paths;
-pub mod privbus;
+pub mod domain;
 pub mod publish;
 pub mod rt;
-pub mod sim;
 pub mod status;
+#[cfg(feature = "tools")]
+pub mod tools;
+pub mod value;
 pub mod venus;
 
 #[cfg(test)]

@@ -3,11 +3,12 @@
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Duration;
 
 use aggregate_shunts::config::{Config, Loaded, error_count};
 use aggregate_shunts::daemon::{self, Exit};
-use aggregate_shunts::{demo, sim, status};
+use aggregate_shunts::status;
+#[cfg(feature = "tools")]
+use aggregate_shunts::tools::{demo, simulate};
 
 const USAGE: &str = "\
 usage: dbus-aggregate-smartshunts [--config FILE | --config-dir DIR] [COMMAND]
@@ -150,67 +151,6 @@ fn forget_cmd(target: &str) -> ExitCode {
     }
 }
 
-fn parse_shunt(arg: &str) -> Result<(sim::ShuntSpec, f64), String> {
-    let f: Vec<&str> = arg.split(':').collect();
-    let [port, instance, capacity, current] = f[..] else {
-        return Err(format!("'{arg}': expected PORT:INSTANCE:CAPACITY_AH:CURRENT_A"));
-    };
-    let instance = instance.parse().map_err(|e| format!("'{arg}': instance: {e}"))?;
-    let capacity: u16 = capacity.parse().map_err(|e| format!("'{arg}': capacity: {e}"))?;
-    let current: f64 = current.parse().map_err(|e| format!("'{arg}': current: {e}"))?;
-    Ok((sim::ShuntSpec::new(port, instance, Some(capacity)), current))
-}
-
-fn simulate(args: &[String]) -> ExitCode {
-    let mut shunts = Vec::new();
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        match (a.as_str(), it.next()) {
-            ("--shunt", Some(v)) => match parse_shunt(v) {
-                Ok(s) => shunts.push(s),
-                Err(e) => {
-                    eprintln!("{e}");
-                    return ExitCode::from(1);
-                }
-            },
-            _ => {
-                eprintln!("{USAGE}");
-                return ExitCode::from(1);
-            }
-        }
-    }
-    init_logging(log::LevelFilter::Info);
-    let result: Result<(), String> = aggregate_shunts::rt::block_on(async {
-        let address = std::env::var("DBUS_SYSTEM_BUS_ADDRESS").unwrap_or_else(|_| "unix:path=/var/run/dbus/system_bus_socket".into());
-        let mut running = Vec::new();
-        for (spec, current) in shunts {
-            let mut b = sim::Battery::new(f64::from(spec.capacity_ah.unwrap_or(100)), 80.0);
-            b.current = current;
-            let s = sim::SimShunt::start(&address, spec, Some(&b)).await.map_err(|e| e.to_string())?;
-            log::info!("simulating {} at {current} A", s.spec.service());
-            running.push((s, b));
-        }
-        // The time since full charge ticks like a real one's; every other value stays as set
-        // (any path can be changed with SetValue, e.g. `dbus -y`).
-        loop {
-            smol::Timer::after(Duration::from_secs(1)).await;
-            for (s, b) in &mut running {
-                b.since_full += 1.0;
-                s.set([(aggregate_shunts::paths::Q::HistTimeSinceLastFullCharge.path(), aggregate_shunts::venus::Value::Uint(b.since_full as u32))])
-                    .await
-                    .map_err(|e| e.to_string())?;
-            }
-        }
-    });
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("simulate: {e}");
-            ExitCode::from(1)
-        }
-    }
-}
-
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let exe_dir = std::env::current_exe().ok().and_then(|p| p.parent().map(Path::to_path_buf)).unwrap_or_else(|| PathBuf::from("."));
@@ -235,10 +175,11 @@ fn main() -> ExitCode {
         [c, target] if c == "forget" => forget_cmd(target),
         [c] if c == "check-config" => check_config(&source),
         [c, file] if c == "check-config" => check_config(&Source::File(PathBuf::from(file))),
+        #[cfg(feature = "tools")]
         [c, tail @ ..] if c == "demo" => match tail {
             [] => demo::run(None),
             [f, s] if f == "--duration" => match s.parse::<u64>() {
-                Ok(s) => demo::run(Some(Duration::from_secs(s))),
+                Ok(s) => demo::run(Some(std::time::Duration::from_secs(s))),
                 Err(_) => {
                     eprintln!("--duration takes whole seconds");
                     ExitCode::from(1)
@@ -249,7 +190,16 @@ fn main() -> ExitCode {
                 ExitCode::from(1)
             }
         },
-        [c, tail @ ..] if c == "simulate" => simulate(tail),
+        #[cfg(feature = "tools")]
+        [c, tail @ ..] if c == "simulate" => {
+            init_logging(log::LevelFilter::Info);
+            simulate::run(tail, USAGE)
+        }
+        #[cfg(not(feature = "tools"))]
+        [c, ..] if c == "demo" || c == "simulate" => {
+            eprintln!("'{c}' is a development tool, not part of the device build (build with the 'tools' feature)");
+            ExitCode::from(1)
+        }
         [c] if c == "--version" => {
             println!("dbus-aggregate-smartshunts {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS

@@ -6,32 +6,19 @@ use std::fmt::Write;
 use std::time::Duration;
 
 use zbus::Connection;
-use zbus::zvariant::OwnedValue;
 
-use crate::paths;
+use crate::domain::paths;
 use crate::publish::SERVICE_NAME;
-use crate::venus::service::BUSITEM;
-use crate::venus::value::Value;
+use crate::value::Value;
+use crate::venus::call::{self, CallError};
 
 /// Path → (value, text) of one service.
 pub type Items = HashMap<String, (Value, String)>;
 
 /// One `GetItems`, with a timeout.
-pub async fn get_items(conn: &Connection, service: &str) -> Result<Items, String> {
-    let call = conn.call_method(Some(service), "/", Some(BUSITEM), "GetItems", &());
-    let reply = crate::rt::timeout(Duration::from_secs(3), call)
-        .await
-        .ok_or_else(|| format!("{service}: no answer within 3 s"))?
-        .map_err(|e| format!("{service}: {e}"))?;
-    let map: HashMap<String, HashMap<String, OwnedValue>> = reply.body().deserialize().map_err(|e| e.to_string())?;
-    Ok(map
-        .into_iter()
-        .map(|(p, d)| {
-            let value = d.get("Value").and_then(|v| Value::decode(v).ok()).unwrap_or(Value::Invalid);
-            let text = d.get("Text").and_then(|t| Value::decode(t).ok()).and_then(|t| t.as_str().map(str::to_owned)).unwrap_or_default();
-            (p, (value, text))
-        })
-        .collect())
+pub async fn get_items(conn: &Connection, service: &str) -> Result<Items, CallError> {
+    let items = call::get_items(conn, service, Duration::from_secs(3)).await?;
+    Ok(items.into_iter().map(|(p, v, t)| (p, (v, t))).collect())
 }
 
 fn text<'a>(items: &'a Items, path: &str) -> &'a str {
@@ -43,7 +30,7 @@ fn text<'a>(items: &'a Items, path: &str) -> &'a str {
 
 /// The aggregate and its members as a readable table.
 pub async fn render(conn: &Connection) -> Result<String, String> {
-    let agg = get_items(conn, SERVICE_NAME).await?;
+    let agg = get_items(conn, SERVICE_NAME).await.map_err(|e| format!("{SERVICE_NAME} {e}"))?;
     let mut out = String::new();
     let t = |p: &str| text(&agg, p).to_owned();
     let _ = writeln!(
@@ -156,16 +143,10 @@ pub fn listed(agg: &Items) -> Vec<Listed> {
 /// (through the writable `/Members/Forget`, as `dbus -y` or MQTT would) and returns the
 /// daemon's own account of it (`/Members/ForgetResult`), as `Err` when it refused.
 pub async fn forget(conn: &Connection, target: &str) -> Result<String, String> {
-    let call = |path: &'static str, method: &'static str, body: Option<Value>| async move {
-        let reply = match body {
-            Some(v) => conn.call_method(Some(SERVICE_NAME), path, Some(BUSITEM), method, &(v.to_variant(),)).await,
-            None => conn.call_method(Some(SERVICE_NAME), path, Some(BUSITEM), method, &()).await,
-        };
-        reply.map_err(|e| format!("the aggregate did not take the request: {e}"))
-    };
-    let code: i32 = call(paths::FORGET, "SetValue", Some(Value::from(target))).await?.body().deserialize().map_err(|e| e.to_string())?;
-    let outcome = call(paths::FORGET_RESULT, "GetValue", None).await?;
-    let outcome = outcome.body().deserialize::<OwnedValue>().ok().and_then(|v| Value::decode(&v).ok()).and_then(|v| v.as_str().map(str::to_owned));
-    let outcome = outcome.unwrap_or_else(|| format!("code {code}; see the aggregate's log"));
+    let limit = Duration::from_secs(5);
+    let refused = |e: CallError| format!("the aggregate {e}");
+    let code = call::set_value(conn, SERVICE_NAME, paths::FORGET, &Value::from(target), limit).await.map_err(refused)?;
+    let outcome = call::get_value(conn, SERVICE_NAME, paths::FORGET_RESULT, limit).await.map_err(refused)?;
+    let outcome = outcome.as_str().map_or_else(|| format!("code {code}; see the aggregate's log"), str::to_owned);
     if code == 0 { Ok(outcome) } else { Err(outcome) }
 }

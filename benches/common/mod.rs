@@ -6,8 +6,8 @@ use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use aggregate_shunts::sim::{Battery, ShuntSpec, SimShunt};
-use aggregate_shunts::venus::Value;
+use aggregate_shunts::tools::sim::{Battery, ShuntSpec, SimShunt};
+use aggregate_shunts::value::Value;
 
 pub const DAEMON: &str = env!("CARGO_BIN_EXE_dbus-aggregate-smartshunts");
 pub const SENT_AT: &str = "/Bench/SentAt";

@@ -2,7 +2,7 @@
 //!
 //! Each body is deserialised with zvariant exactly as `venus::monitor` does
 //! (`a{sa{sv}}` for `ItemsChanged`/`GetItems`, `a{sv}` for `PropertiesChanged`), each
-//! entry's `"Value"` goes through `venus::Value::decode`, and the decoded items drive a
+//! entry's `"Value"` goes through `venus::wire::decode`, and the decoded items drive a
 //! `bank::Bank` (`on_appeared`, `on_changed`, `on_vanished`, `set_capacity`, `refresh`),
 //! then `aggregate::compute`, `bms::Policy::decide` and the publishing conversions.
 //!
@@ -25,22 +25,21 @@
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
-use aggregate_shunts::aggregate::{self, Settings};
-use aggregate_shunts::bank::{self, Bank};
-use aggregate_shunts::bms::{Limits, Policy};
+use aggregate_shunts::domain::aggregate::{self, Settings};
+use aggregate_shunts::domain::bank::{self, Bank};
+use aggregate_shunts::domain::bms::{Limits, Policy};
 use aggregate_shunts::config::Config;
-use aggregate_shunts::paths::{self, Q};
-use aggregate_shunts::publish;
-use aggregate_shunts::venus::monitor::Decoded;
-use aggregate_shunts::venus::value::Malformed;
-use aggregate_shunts::venus::{Format, Value};
+use aggregate_shunts::domain::paths::{self, Q};
+use aggregate_shunts::domain::frame;
+use aggregate_shunts::value::{Decoded, Format, Value};
+use aggregate_shunts::venus::wire;
 use arbitrary::{Arbitrary, Unstructured};
 use libfuzzer_sys::fuzz_target;
 use zbus::zvariant::serialized::{Context, Data};
 use zbus::zvariant::{self, Array, BE, LE, OwnedValue, Signature, Structure};
 
 /// `ItemsChanged` / `GetItems` body.
-type Items = HashMap<String, HashMap<String, OwnedValue>>;
+type Items = wire::ItemsDict;
 /// `PropertiesChanged` body.
 type Props = HashMap<String, OwnedValue>;
 
@@ -59,7 +58,7 @@ const STEPS: [u64; 8] = [0, 1, 29, 31, 61, 299, 301, 3600];
 
 /// Paths a fuzzed item may carry: every aggregated quantity plus the identity paths.
 fn known_paths() -> Vec<&'static str> {
-    let mut p: Vec<&'static str> = Q::ALL.iter().map(|(_, p)| *p).collect();
+    let mut p: Vec<&'static str> = Q::all().map(Q::path).collect();
     p.extend([
         paths::DEVICE_INSTANCE,
         paths::PRODUCT_ID,
@@ -98,12 +97,9 @@ fn decode_body(
     }
 }
 
-/// The daemon's reading of one item entry (`monitor::value_of`): its `"Value"`, decoded.
+/// The daemon's reading of one item entry (`wire::entry_value`), checked.
 fn value_of(entry: &HashMap<String, OwnedValue>) -> Decoded {
-    let decoded = match entry.get("Value") {
-        Some(v) => Value::decode(v),
-        None => Err(Malformed("no 'Value' key".into())),
-    };
+    let decoded = wire::entry_value(entry);
     if let Ok(v) = &decoded {
         check_value(v);
     }
@@ -113,11 +109,11 @@ fn value_of(entry: &HashMap<String, OwnedValue>) -> Decoded {
 /// A decoded value survives the trip back to the wire, and every text format accepts it.
 fn check_value(v: &Value) {
     assert_eq!(
-        Value::decode(&v.to_variant()).as_ref(),
+        wire::decode(&wire::to_variant(&v)).as_ref(),
         Ok(v),
         "encode/decode round trip"
     );
-    let _ = v.to_owned_variant();
+    let _ = wire::to_owned_variant(&v);
     for f in [
         Format::Plain,
         Format::VOLT,
@@ -210,8 +206,8 @@ impl Harness {
                     self.bank.members()
                 );
             }
-            if let Some(def) = paths::published(path) {
-                let _ = publish::to_value(def, *v);
+            if let Some(row) = paths::quantity(path) {
+                let _ = row.value(*v);
             }
         }
         let d = self.policy.decide(&view, self.now);
@@ -235,7 +231,7 @@ impl Harness {
                 "{} has two records",
                 m.service
             );
-            let _ = publish::member_values(m);
+            let _ = frame::member_values(m);
         }
     }
 }

@@ -5,7 +5,7 @@
 //! with a state that holds every initial path.
 #![no_main]
 
-use aggregate_shunts::sim::Recording;
+use aggregate_shunts::tools::sim::Recording;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

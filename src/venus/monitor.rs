@@ -26,12 +26,9 @@ use zbus::message::Sequence;
 use zbus::zvariant::OwnedValue;
 use zbus::{Connection, MatchRule, Message, MessageStream, fdo::DBusProxy, message::Type};
 
-use super::LogOnce;
 use super::service::BUSITEM;
-use super::value::{Malformed, Value};
-
-/// A decoded item value, or why it was refused.
-pub type Decoded = Result<Value, Malformed>;
+use super::wire::{self, ItemsDict};
+use crate::value::{Decoded, LogOnce, Malformed};
 
 /// Items of one signal or scan reply: (path, value).
 type Batch = Vec<(String, Decoded)>;
@@ -279,13 +276,10 @@ impl<E: From<Event>> Monitor<E> {
             return;
         };
         let decoded = match member {
-            "ItemsChanged" => msg
-                .body()
-                .deserialize::<HashMap<String, HashMap<String, OwnedValue>>>()
-                .map(|m| m.into_iter().map(|(p, d)| (p, value_of(&d))).collect::<Vec<_>>()),
+            "ItemsChanged" => msg.body().deserialize::<ItemsDict>().map(wire::items),
             "PropertiesChanged" => {
                 let path = header.path().map(|p| p.to_string()).unwrap_or_default();
-                msg.body().deserialize::<HashMap<String, OwnedValue>>().map(|d| vec![(path, value_of(&d))])
+                msg.body().deserialize::<HashMap<String, OwnedValue>>().map(|d| vec![(path, wire::entry_value(&d))])
             }
             _ => return,
         };
@@ -331,23 +325,13 @@ fn keep_newer(applied: &mut HashMap<String, Sequence>, seq: Sequence, batch: Vec
         .collect()
 }
 
-fn value_of(entry: &HashMap<String, OwnedValue>) -> Decoded {
-    match entry.get("Value") {
-        Some(v) => Value::decode(v),
-        None => Err(Malformed("no 'Value' key".into())),
-    }
-}
-
 /// Reads every item of a service: `GetItems`, else root `GetValue`, else path by path.
 async fn scan(conn: &Connection, service: &str, fallback: &[String]) -> Result<(Sequence, Batch), String> {
     let call = |path: String, method: &'static str| async move { conn.call_method(Some(service), path.as_str(), Some(BUSITEM), method, &()).await };
     match call("/".into(), "GetItems").await {
         Ok(reply) => {
-            let map = reply
-                .body()
-                .deserialize::<HashMap<String, HashMap<String, OwnedValue>>>()
-                .map_err(|e| format!("GetItems answered with an unexpected type: {e}"))?;
-            return Ok((reply.recv_position(), map.into_iter().map(|(p, d)| (p, value_of(&d))).collect()));
+            let map = reply.body().deserialize::<ItemsDict>().map_err(|e| format!("GetItems answered with an unexpected type: {e}"))?;
+            return Ok((reply.recv_position(), wire::items(map)));
         }
         Err(zbus::Error::MethodError(name, _, _)) if name.as_str() == "org.freedesktop.DBus.Error.UnknownMethod" => {}
         Err(e) => return Err(format!("GetItems failed: {e}")),
@@ -355,7 +339,7 @@ async fn scan(conn: &Connection, service: &str, fallback: &[String]) -> Result<(
     // Older services without GetItems: the root answers a dictionary with relative keys.
     if let Ok(reply) = call("/".into(), "GetValue").await {
         if let Ok(map) = reply.body().deserialize::<HashMap<String, OwnedValue>>() {
-            let items = map.into_iter().map(|(k, v)| (format!("/{k}"), Value::decode(&v))).collect();
+            let items = map.into_iter().map(|(k, v)| (format!("/{k}"), wire::decode(&v))).collect();
             return Ok((reply.recv_position(), items));
         }
     }
@@ -365,7 +349,7 @@ async fn scan(conn: &Connection, service: &str, fallback: &[String]) -> Result<(
         if let Ok(reply) = call(path.clone(), "GetValue").await {
             seq = Some(reply.recv_position());
             let v = reply.body().deserialize::<OwnedValue>().map_err(|e| Malformed(e.to_string()));
-            items.push((path.clone(), v.and_then(|v| Value::decode(&v))));
+            items.push((path.clone(), v.and_then(|v| wire::decode(&v))));
         }
     }
     match seq {

@@ -25,7 +25,8 @@ use zbus::object_server::SignalEmitter;
 use zbus::zvariant::{self, OwnedValue};
 use zbus::{Connection, interface};
 
-use super::value::{Format, Value};
+use super::wire;
+use crate::value::{Format, Value};
 
 pub const BUSITEM: &str = "com.victronenergy.BusItem";
 
@@ -105,7 +106,8 @@ impl Tree {
     }
 
     fn values_below(&self, node: &str) -> zvariant::Value<'static> {
-        let map: HashMap<String, zvariant::Value<'static>> = self.below(node).map(|(k, item)| (k.to_owned(), item.value.to_variant())).collect();
+        let map: HashMap<String, zvariant::Value<'static>> =
+            self.below(node).map(|(k, item)| (k.to_owned(), wire::to_variant(&item.value))).collect();
         zvariant::Value::from(map)
     }
 
@@ -113,10 +115,6 @@ impl Tree {
         let map: HashMap<String, String> = self.below(node).map(|(k, item)| (k.to_owned(), item.text.clone())).collect();
         zvariant::Value::from(map)
     }
-}
-
-fn entry(value: &Value, text: &str) -> HashMap<String, OwnedValue> {
-    HashMap::from([("Value".to_owned(), value.to_owned_variant()), ("Text".to_owned(), Value::Text(text.to_owned()).to_owned_variant())])
 }
 
 struct Leaf {
@@ -128,7 +126,7 @@ struct Leaf {
 impl Leaf {
     /// Passes a write on an [`Access::Ask`] path to the owner and returns its verdict.
     async fn ask(&self, value: OwnedValue) -> i32 {
-        let (Ok(value), Some(tx)) = (Value::decode(&value), &self.written) else {
+        let (Ok(value), Some(tx)) = (wire::decode(&value), &self.written) else {
             return SET_READ_ONLY_OR_TYPE;
         };
         let (verdict_tx, verdict_rx) = smol::channel::bounded(1);
@@ -143,7 +141,7 @@ impl Leaf {
 impl Leaf {
     async fn get_value(&self) -> OwnedValue {
         let tree = lock(&self.tree);
-        tree.items.get(&self.path).map_or(Value::Invalid, |i| i.value.clone()).to_owned_variant()
+        wire::to_owned_variant(&tree.items.get(&self.path).map_or(Value::Invalid, |i| i.value.clone()))
     }
 
     async fn get_text(&self) -> String {
@@ -160,7 +158,7 @@ impl Leaf {
             let Some(item) = tree.items.get_mut(&self.path) else {
                 return SET_READ_ONLY_OR_TYPE;
             };
-            let Ok(value) = Value::decode(&value) else {
+            let Ok(value) = wire::decode(&value) else {
                 return SET_READ_ONLY_OR_TYPE;
             };
             match (item.spec.access, &value) {
@@ -179,7 +177,7 @@ impl Leaf {
             (value, item.text.clone())
         };
         let (value, text) = accepted;
-        let changes = HashMap::from([("Value", value.to_variant()), ("Text", zvariant::Value::from(text))]);
+        let changes = HashMap::from([("Value", wire::to_variant(&value)), ("Text", zvariant::Value::from(text))]);
         if let Err(e) = Leaf::properties_changed(&emitter, changes).await {
             log::warn!("PropertiesChanged for {} not sent: {e}", self.path);
         }
@@ -226,7 +224,7 @@ struct Root {
 impl Root {
     async fn get_items(&self) -> HashMap<String, HashMap<String, OwnedValue>> {
         let tree = lock(&self.tree);
-        tree.items.iter().map(|(p, item)| (p.clone(), entry(&item.value, &item.text))).collect()
+        tree.items.iter().map(|(p, item)| (p.clone(), wire::entry(&item.value, &item.text))).collect()
     }
 
     async fn get_value(&self) -> zvariant::Value<'static> {
@@ -314,7 +312,7 @@ impl Service {
             let mut tree = lock(&self.tree);
             for p in paths {
                 if tree.items.remove(p).is_some() {
-                    gone.insert(p.clone(), entry(&Value::Invalid, ""));
+                    gone.insert(p.clone(), wire::entry(&Value::Invalid, ""));
                 }
             }
         }
@@ -349,7 +347,7 @@ impl Service {
                     if item.value != value {
                         item.text = item.spec.format.text(&value);
                         item.value = value;
-                        changes.insert(path.to_owned(), entry(&item.value, &item.text));
+                        changes.insert(path.to_owned(), wire::entry(&item.value, &item.text));
                     }
                 }
             }

@@ -6,9 +6,10 @@ use std::cell::Cell;
 use std::time::{Duration, Instant};
 
 use aggregate_shunts::publish::SERVICE_NAME;
-use aggregate_shunts::sim::{ShuntSpec, SimShunt};
 use aggregate_shunts::status::Items;
-use aggregate_shunts::venus::Value;
+use aggregate_shunts::tools::sim::{ShuntSpec, SimShunt};
+use aggregate_shunts::value::Value;
+use aggregate_shunts::venus::wire;
 use smol::stream::StreamExt;
 use zbus::{MatchRule, MessageStream, message::Type};
 
@@ -53,7 +54,7 @@ fn sensed(port: &str, instance: u32, name: &str) -> ShuntSpec {
     ShuntSpec { has_temperature: true, ..spec(port, instance, name) }
 }
 
-fn warm(capacity: f64) -> aggregate_shunts::sim::Battery {
+fn warm(capacity: f64) -> aggregate_shunts::tools::sim::Battery {
     let mut b = battery(capacity, 70.0, -5.0);
     b.temperature = Some(20.0);
     b
@@ -127,7 +128,7 @@ fn every_hazard_on_the_bus() {
             let body: std::collections::HashMap<String, std::collections::HashMap<String, zbus::zvariant::OwnedValue>> =
                 m.body().deserialize().unwrap();
             if let Some(e) = body.get("/Info/MaxChargeCurrent") {
-                saw |= Value::decode(&e["Value"]).unwrap() == Value::Double(0.0);
+                saw |= wire::decode(&e["Value"]).unwrap() == Value::Double(0.0);
             }
         }
         assert!(saw, "CCL 0 published before exiting");

@@ -4,7 +4,8 @@
 use std::collections::HashMap;
 
 use aggregate_shunts::publish::SERVICE_NAME;
-use aggregate_shunts::venus::Value;
+use aggregate_shunts::value::Value;
+use aggregate_shunts::venus::wire;
 use smol::stream::StreamExt;
 use zbus::zvariant::OwnedValue;
 use zbus::{MatchRule, MessageStream, message::Type};
@@ -90,14 +91,14 @@ fn leaves_nodes_and_root_answer_like_velib() {
         assert!(node.contains_key("Current") && node.contains_key("Voltage"), "{:?}", node.keys());
         assert!(!node.keys().any(|k| k.starts_with('/')));
         let dc = dict(&rig.call("/Dc", "GetText", &()).await.unwrap());
-        assert_eq!(Value::decode(&dc["0/Current"]).unwrap(), Value::from("-2.0A"));
+        assert_eq!(wire::decode(&dc["0/Current"]).unwrap(), Value::from("-2.0A"));
 
         // The root: GetValue with relative keys, and every GetItems path.
         let root = dict(&rig.call("/", "GetValue", &()).await.unwrap());
         assert!(root.contains_key("Dc/0/Voltage") && root.contains_key("DeviceInstance"));
         assert_eq!(root.len(), items.len());
         let texts = dict(&rig.call("/", "GetText", &()).await.unwrap());
-        assert_eq!(Value::decode(&texts["Soc"]).unwrap(), Value::from("50.0%"));
+        assert_eq!(wire::decode(&texts["Soc"]).unwrap(), Value::from("50.0%"));
 
         // Introspection lists the children of a node and the BusItem methods of a leaf.
         let intro = |path: &'static str| async move {
@@ -170,7 +171,7 @@ fn one_items_changed_per_pass_with_only_what_changed() {
         assert!(paths.contains(&"/Dc/0/Current") && paths.contains(&"/Dc/0/Power"), "{paths:?}");
         assert!(!paths.contains(&"/Dc/0/Voltage") && !paths.contains(&"/Soc"), "unchanged paths sent: {paths:?}");
         let current = &body["/Dc/0/Current"];
-        assert_eq!(Value::decode(&current["Value"]).unwrap(), Value::Double(-4.0));
-        assert_eq!(Value::decode(&current["Text"]).unwrap(), Value::from("-4.0A"));
+        assert_eq!(wire::decode(&current["Value"]).unwrap(), Value::Double(-4.0));
+        assert_eq!(wire::decode(&current["Text"]).unwrap(), Value::from("-4.0A"));
     });
 }

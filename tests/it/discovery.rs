@@ -3,8 +3,8 @@
 
 use std::time::Instant;
 
-use aggregate_shunts::sim::ShuntSpec;
-use aggregate_shunts::venus::Value;
+use aggregate_shunts::tools::sim::ShuntSpec;
+use aggregate_shunts::value::Value;
 
 use crate::harness::*;
 

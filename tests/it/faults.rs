@@ -5,8 +5,9 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use aggregate_shunts::sim::{self, SettingsMode, ShuntSpec};
-use aggregate_shunts::venus::Value;
+use aggregate_shunts::tools::sim::{self, SettingsMode, ShuntSpec};
+use aggregate_shunts::value::Value;
+use aggregate_shunts::venus::wire;
 use zbus::interface;
 use zbus::zvariant::OwnedValue;
 
@@ -62,7 +63,9 @@ struct SlowRoot;
 impl SlowRoot {
     async fn get_items(&self) -> HashMap<String, HashMap<String, OwnedValue>> {
         smol::Timer::after(10 * SEC).await;
-        let item = |v: Value| HashMap::from([("Value".to_owned(), v.to_owned_variant()), ("Text".to_owned(), Value::from("").to_owned_variant())]);
+        let item = |v: Value| {
+            HashMap::from([("Value".to_owned(), wire::to_owned_variant(&v)), ("Text".to_owned(), wire::to_owned_variant(&Value::from("")))])
+        };
         HashMap::from([
             ("/DeviceInstance".to_owned(), item(Value::Uint(301))),
             ("/ProductId".to_owned(), item(Value::Uint(0xA389))),

@@ -8,11 +8,12 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use aggregate_shunts::privbus::PrivateBus;
 use aggregate_shunts::publish::SERVICE_NAME;
-use aggregate_shunts::sim::{self, FakeSettings, SettingsMode, ShuntSpec};
 use aggregate_shunts::status::{Items, get_items};
-use aggregate_shunts::venus::Value;
+use aggregate_shunts::tools::privbus::PrivateBus;
+use aggregate_shunts::tools::sim::{self, FakeSettings, SettingsMode, ShuntSpec};
+use aggregate_shunts::value::Value;
+use aggregate_shunts::venus::wire;
 use zbus::zvariant::OwnedValue;
 use zbus::{Connection, MatchRule, MessageStream, message::Type};
 
@@ -180,7 +181,7 @@ impl Rig {
     }
 
     pub async fn items(&self) -> Result<Items, String> {
-        get_items(&self.client, SERVICE_NAME).await
+        get_items(&self.client, SERVICE_NAME).await.map_err(|e| e.to_string())
     }
 
     /// Waits until `check` holds for the aggregate's items; panics with the last items after
@@ -209,7 +210,7 @@ impl Rig {
     }
 
     pub async fn set_value(&self, path: &str, value: Value) -> i32 {
-        let reply = self.call(path, "SetValue", &(value.to_variant(),)).await.expect("SetValue call");
+        let reply = self.call(path, "SetValue", &(wire::to_variant(&value),)).await.expect("SetValue call");
         reply.body().deserialize::<i32>().expect("SetValue returns i")
     }
 }

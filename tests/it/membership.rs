@@ -8,9 +8,10 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use aggregate_shunts::publish::MEMBERS_SETTING;
-use aggregate_shunts::sim::ShuntSpec;
 use aggregate_shunts::status::Items;
-use aggregate_shunts::venus::Value;
+use aggregate_shunts::tools::sim::ShuntSpec;
+use aggregate_shunts::value::Value;
+use aggregate_shunts::venus::wire;
 use smol::stream::StreamExt;
 use zbus::zvariant::OwnedValue;
 use zbus::{MatchRule, MessageStream, message::Type};
@@ -29,7 +30,7 @@ async fn remembered(rig: &Rig) -> String {
 
 /// Counts liveness probes (`GetValue` on `/Connected`) per destination, through a bus monitor.
 async fn probe_counter(rig: &Rig) -> (zbus::Connection, MessageStream) {
-    let conn = aggregate_shunts::sim::connect(&rig.bus.address).await.unwrap();
+    let conn = aggregate_shunts::tools::sim::connect(&rig.bus.address).await.unwrap();
     let rule = "type='method_call',member='GetValue',path='/Connected'";
     conn.call_method(
         Some("org.freedesktop.DBus"),
@@ -110,7 +111,7 @@ fn a_frozen_member_goes_offline_and_comes_back() {
         b.signal("CONT");
         rig.until(4 * SEC, "online again after SIGCONT", |i| val(i, "/System/NrOfModulesOnline") == Value::Uint(2)).await;
         // /Connected = 0 is offline within a second.
-        let zero = (Value::Uint(0).to_variant(),);
+        let zero = (wire::to_variant(&Value::Uint(0)),);
         rig.client
             .call_method(Some("com.victronenergy.battery.ttyS5"), "/Connected", Some("com.victronenergy.BusItem"), "SetValue", &zero)
             .await
@@ -141,7 +142,7 @@ impl Watch {
             let Ok(body) = m.body().deserialize::<HashMap<String, HashMap<String, OwnedValue>>>() else {
                 continue;
             };
-            let get = |p: &str| body.get(p).and_then(|e| Value::decode(&e["Value"]).ok()).and_then(|v| v.as_f64());
+            let get = |p: &str| body.get(p).and_then(|e| wire::decode(&e["Value"]).ok()).and_then(|v| v.as_f64());
             top.0 = top.0.max(get("/Info/MaxChargeCurrent").unwrap_or(0.0));
             top.1 = top.1.max(get("/Info/MaxDischargeCurrent").unwrap_or(0.0));
         }

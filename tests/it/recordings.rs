@@ -3,8 +3,8 @@
 
 use std::collections::HashMap;
 
-use aggregate_shunts::sim::Recording;
-use aggregate_shunts::venus::Value;
+use aggregate_shunts::tools::sim::Recording;
+use aggregate_shunts::value::Value;
 
 use crate::harness::*;
 

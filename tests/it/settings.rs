@@ -1,7 +1,7 @@
 //! Device instance and custom name through a stand-in localsettings, and the fallbacks when it
 //! is absent.
 
-use aggregate_shunts::venus::Value;
+use aggregate_shunts::value::Value;
 
 use crate::harness::*;
 

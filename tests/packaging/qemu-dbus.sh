@@ -2,7 +2,8 @@
 # Run the armv7 release binary under qemu-user against a private dbus-daemon,
 # the way it will run on a GX device:
 #   - check-config accepts the shipped config.default.ini and rejects a broken config.ini
-#   - two simulated SmartShunts (the binary's `simulate` subcommand)
+#   - two simulated SmartShunts (`simulate` of the host build: the device build
+#     leaves the development tools out)
 #   - the aggregator (`--config-dir`, as service/run starts it) appears as
 #     com.victronenergy.battery.aggregate_shunts and /Dc/0/Current is the sum
 #   - `status` succeeds while it runs and fails once it is gone
@@ -17,6 +18,8 @@ AGG=com.victronenergy.battery.aggregate_shunts
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 BIN=${1:-$repo/target/armv7-unknown-linux-gnueabihf/release/$PKG}
 TIMEOUT=${QEMU_DBUS_TIMEOUT:-25}
+# The simulator is a development tool: the host debug build has it (cargo build).
+SIM=${SIM_BIN:-${CARGO_TARGET_DIR:-$repo/target}/debug/$PKG}
 
 say()  { printf '[qemu-dbus] %s\n' "$*"; }
 fail() {
@@ -30,6 +33,7 @@ fail() {
 }
 
 [ -f "$BIN" ] || { echo "[qemu-dbus] FAIL: $BIN missing (run packaging/build.sh armv7)" >&2; exit 1; }
+[ -x "$SIM" ] || { echo "[qemu-dbus] FAIL: $SIM missing (run cargo build)" >&2; exit 1; }
 for tool in qemu-arm-static dbus-daemon dbus-send; do
     command -v "$tool" >/dev/null 2>&1 ||
         { echo "[qemu-dbus] FAIL: $tool missing (packaging/ensure-tools.sh)" >&2; exit 1; }
@@ -97,8 +101,8 @@ get_value() {   # get_value SERVICE PATH -> prints the value, fails if absent
 }
 
 # --- simulated shunts + aggregator ---------------------------------------------
-say "simulating SmartShunts house1 (200 Ah, +12.5 A) and house2 (100 Ah, -4.3 A) under qemu"
-$QEMU "$BIN" simulate --shunt house1:280:200:12.5 --shunt house2:281:100:-4.3 > "$T/simulate.log" 2>&1 &
+say "simulating SmartShunts house1 (200 Ah, +12.5 A) and house2 (100 Ah, -4.3 A) with the host build"
+"$SIM" simulate --shunt house1:280:200:12.5 --shunt house2:281:100:-4.3 > "$T/simulate.log" 2>&1 &
 pids="$pids $!"
 i=0
 until [ -n "$(get_value com.victronenergy.battery.house2 /Dc/0/Current)" ]; do

@@ -23,6 +23,8 @@ require ${BPN}-crates.inc
 # Cargo.toml rust-version is 1.87: OE-core scarthgap's Rust 1.75 is too old,
 # Venus OS adds meta-lts-mixins (scarthgap/rust) for a newer one.
 inherit cargo cargo-update-recipe-crates
+# The device build leaves the development tools (simulator, demo) out.
+CARGO_BUILD_FLAGS:append = " --no-default-features"
 # ve_package: bindir = /opt/victronenergy/${PN}; daemontools: generates
 # /opt/victronenergy/service/${PN}/{run,log/run} (multilog to /var/log/${PN}).
 inherit ve_package

@@ -3,14 +3,15 @@
 //! child process, and a live terminal view. Ctrl-C or `--duration` ends it and leaves no
 //! process or file behind.
 
-use std::process::{Child, Command, ExitCode, Stdio};
+use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 use smol::stream::StreamExt;
 
-use crate::privbus::PrivateBus;
-use crate::sim::{Battery, FakeSettings, SettingsMode, ShuntSpec, SimShunt};
 use crate::status;
+use crate::tools::child::Guard;
+use crate::tools::privbus::PrivateBus;
+use crate::tools::sim::{Battery, FakeSettings, SettingsMode, ShuntSpec, SimShunt};
 
 const DEMO_CONFIG: &str = "\
 [DEFAULT]
@@ -20,21 +21,11 @@ OFFLINE_GRACE = 15
 ";
 
 /// The daemon child; stopped with SIGTERM (then SIGKILL) when dropped.
-struct DaemonChild(Child);
+struct DaemonChild(Guard);
 
 impl Drop for DaemonChild {
     fn drop(&mut self) {
-        let pid = self.0.id().to_string();
-        let _ = Command::new("kill").args(["-TERM", &pid]).status();
-        let deadline = Instant::now() + Duration::from_secs(3);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.0.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        self.0.stop_blocking(Duration::from_secs(3));
     }
 }
 
@@ -92,7 +83,7 @@ async fn demo(duration: Option<Duration>) -> Result<(), String> {
         s.sim = Some(SimShunt::start(&bus.address, s.spec.clone(), Some(&s.battery)).await.map_err(|e| e.to_string())?);
     }
     let stderr = log.try_clone().map_err(|e| e.to_string())?;
-    let _daemon = DaemonChild(
+    let _daemon = DaemonChild(Guard::new(
         Command::new(exe)
             .args(["--config", &config.to_string_lossy()])
             .env("DBUS_SYSTEM_BUS_ADDRESS", &bus.address)
@@ -101,8 +92,8 @@ async fn demo(duration: Option<Duration>) -> Result<(), String> {
             .stderr(stderr)
             .spawn()
             .map_err(|e| e.to_string())?,
-    );
-    let client = crate::sim::connect(&bus.address).await.map_err(|e| e.to_string())?;
+    ));
+    let client = crate::tools::sim::connect(&bus.address).await.map_err(|e| e.to_string())?;
     let mut signals = async_signal::Signals::new([async_signal::Signal::Int, async_signal::Signal::Term]).map_err(|e| e.to_string())?;
     let start = Instant::now();
     let mut ticker = smol::Timer::interval(Duration::from_secs(1));

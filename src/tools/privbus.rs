@@ -4,12 +4,14 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
+
+use super::child::Guard;
 
 pub struct PrivateBus {
     pub address: String,
     dir: PathBuf,
-    child: Child,
+    child: Guard,
 }
 
 const CONFIG: &str = r#"<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
@@ -45,8 +47,9 @@ impl PrivateBus {
             BufReader::new(out).read_line(&mut line)?;
         }
         let address = line.trim().to_owned();
+        let mut child = Guard::new(child);
         if address.is_empty() {
-            let _ = child.kill();
+            child.kill();
             let _ = std::fs::remove_dir_all(&dir);
             return Err(std::io::Error::other("dbus-daemon printed no address"));
         }
@@ -63,8 +66,7 @@ impl PrivateBus {
 
     /// Stops the bus daemon now (fault tests: the bus going away).
     pub fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.child.kill();
     }
 }
 
@@ -76,8 +78,7 @@ fn unique() -> u64 {
 
 impl Drop for PrivateBus {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.child.kill();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

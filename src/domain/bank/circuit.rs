@@ -16,8 +16,8 @@
 use std::time::{Duration, Instant};
 
 use super::Shunt;
-use crate::aggregate::Presence;
-use crate::paths::Q;
+use crate::domain::aggregate::Presence;
+use crate::domain::paths::Q;
 
 /// Bank current (A) per Ah of online capacity above which the split can be judged.
 pub const SIGNIFICANT_C: f64 = 0.05;

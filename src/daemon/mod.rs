@@ -9,25 +9,26 @@
 //! none). Quiet members are probed (`GetValue` on `/Connected`) in tasks of their own, never in
 //! the loop; the bank's memory is written back whenever its membership changes.
 
-use std::borrow::Cow;
+mod members;
+mod start;
+
 use std::time::{Duration, Instant};
 
 use smol::channel::{Receiver, Sender, unbounded};
-use smol::stream::StreamExt;
 use zbus::Connection;
 
-use crate::aggregate::{self, Settings};
-use crate::bank::{self, Bank, Effects, Options, ProbeResult};
-use crate::bms::{self, Policy};
 use crate::config::{Config, DeviceMode};
-use crate::memory;
-use crate::paths;
-use crate::publish::{self, MEMBERS_SETTING, SERVICE_NAME, SETTINGS_GROUP};
+use crate::domain::aggregate::{self, Settings};
+use crate::domain::bank::{Bank, Options, ProbeResult};
+use crate::domain::bms::{self, Policy};
+use crate::domain::frame::{self, Pass};
+use crate::domain::paths;
+use crate::publish::{self, SERVICE_NAME, SETTINGS_GROUP};
+use crate::value::{LogOnce, Value};
 use crate::venus::monitor::{self, BusLost};
-use crate::venus::service::{BUSITEM, NameError, SET_OK, SET_REJECTED, Service, Written};
-use crate::venus::settings::{self, SettingsError};
-use crate::venus::value::Value;
-use crate::venus::{LogOnce, vreg};
+use crate::venus::service::{NameError, Service, Written};
+use crate::venus::settings;
+use start::{Stored, build_service, effective_name, identity, spawn_inputs};
 
 /// How long one call to localsettings or a VregLink may take before we go on without it.
 const CALL_TIMEOUT: Duration = Duration::from_secs(5);
@@ -135,159 +136,6 @@ pub async fn run(cfg: Config, conn: Connection) -> Exit {
     d.run(rx).await
 }
 
-/// What localsettings holds for us.
-struct Stored {
-    instance: u32,
-    custom_name: String,
-    settings_ok: bool,
-    /// The bank's memory; None when localsettings could not be asked.
-    memory: Option<String>,
-}
-
-/// Device instance (ClassAndVrmInstance), the persisted custom name and the bank's memory from
-/// localsettings.
-async fn identity(conn: &Connection, cfg: &Config) -> Stored {
-    let class = format!("{SETTINGS_GROUP}/ClassAndVrmInstance");
-    let name = format!("{SETTINGS_GROUP}/CustomName");
-    let wanted = [
-        (class.as_str(), Value::from(format!("battery:{}", cfg.device_instance))),
-        (name.as_str(), Value::from("")),
-        (MEMBERS_SETTING, Value::from("")),
-    ];
-    match settings::add_settings(conn, &wanted, CALL_TIMEOUT).await {
-        Ok(answers) => {
-            let text = |i: usize| answers[i].as_ref().ok().and_then(|v| v.as_str()).map(str::to_owned);
-            let instance = text(0).and_then(|s| s.strip_prefix("battery:").and_then(|n| n.parse().ok()));
-            let custom_name = text(1).unwrap_or_default();
-            let memory = text(2);
-            if memory.is_none() {
-                log::warn!(
-                    "localsettings gave no usable {MEMBERS_SETTING} ({:?}): the bank's members will not be remembered across a restart",
-                    answers[2]
-                );
-            }
-            let instance = match instance {
-                Some(i) => i,
-                None => {
-                    let i = free_instance(conn, cfg.device_instance).await;
-                    log::warn!("localsettings gave no usable ClassAndVrmInstance ({:?}); using free instance {i}", answers[0]);
-                    i
-                }
-            };
-            Stored { instance, custom_name, settings_ok: true, memory }
-        }
-        Err(e) => {
-            let instance = free_instance(conn, cfg.device_instance).await;
-            log::warn!(
-                "{e}: using free device instance {instance}; the custom name will not be persisted and the bank's members will not be remembered across a restart"
-            );
-            Stored { instance, custom_name: String::new(), settings_ok: false, memory: None }
-        }
-    }
-}
-
-/// The preferred instance, or the next one no battery service on the bus uses.
-async fn free_instance(conn: &Connection, preferred: u32) -> u32 {
-    let mut used = Vec::new();
-    if let Ok(dbus) = zbus::fdo::DBusProxy::new(conn).await {
-        for name in dbus.list_names().await.unwrap_or_default() {
-            if !name.starts_with("com.victronenergy.battery.") {
-                continue;
-            }
-            let call = conn.call_method(Some(name.as_str()), paths::DEVICE_INSTANCE, Some(BUSITEM), "GetValue", &());
-            if let Some(Ok(reply)) = crate::rt::timeout(Duration::from_secs(2), call).await {
-                if let Ok(v) = reply.body().deserialize::<zbus::zvariant::OwnedValue>() {
-                    used.extend(Value::decode(&v).ok().and_then(|v| v.as_u32()));
-                }
-            }
-        }
-    }
-    (preferred..).find(|i| !used.contains(i)).unwrap_or(preferred)
-}
-
-fn effective_name(cfg: &Config, custom: &str) -> String {
-    if !custom.trim().is_empty() {
-        return custom.to_owned();
-    }
-    cfg.device_name.clone().unwrap_or_else(|| cfg.default_name().to_owned())
-}
-
-async fn build_service(
-    conn: &Connection,
-    cfg: &Config,
-    instance: u32,
-    name: &str,
-    written: Sender<Written>,
-    policy: Option<&Policy>,
-) -> zbus::Result<Service> {
-    let mut service = Service::new(conn, Some(written)).await?;
-    for (spec, value) in publish::identity(cfg, instance, name) {
-        service.add(spec, value).await?;
-    }
-    // A virtual BMS must show a valid CVL in the very first GetItems.
-    let initial = policy.map(Policy::initial_values).unwrap_or_default();
-    for def in publish::computed(cfg.mode) {
-        let value = initial.iter().find(|(p, _)| *p == def.path).map_or(Value::Invalid, |(_, v)| v.clone());
-        service.add(publish::spec_of(def), value).await?;
-    }
-    for spec in publish::forget_specs() {
-        service.add(spec, Value::from("")).await?;
-    }
-    Ok(service)
-}
-
-fn spawn_inputs(conn: &Connection, cfg: &Config, tx: &Sender<Input>, written: Receiver<Written>) {
-    let opts = monitor::Options {
-        prefix: "com.victronenergy.battery.".into(),
-        ignore: vec![SERVICE_NAME.into()],
-        fallback_paths: paths::Q::ALL
-            .iter()
-            .map(|(_, p)| (*p).to_owned())
-            .chain([paths::DEVICE_INSTANCE, paths::PRODUCT_ID, paths::PRODUCT_NAME, paths::CUSTOM_NAME, paths::SERIAL].map(String::from))
-            .collect(),
-        scan_timeout: SCAN_TIMEOUT,
-        rescan_interval: cfg.rescan_interval,
-    };
-    let (c, t) = (conn.clone(), tx.clone());
-    crate::rt::spawn(async move {
-        if let Err(e) = monitor::run(c, opts, t.clone()).await {
-            let _ = t.send(Input::MonitorStopped(e)).await;
-        }
-    })
-    .detach();
-    let t = tx.clone();
-    crate::rt::spawn(async move {
-        while let Ok(w) = written.recv().await {
-            if t.send(Input::Written(w)).await.is_err() {
-                break;
-            }
-        }
-    })
-    .detach();
-    let t = tx.clone();
-    crate::rt::spawn(async move {
-        let mut tick = smol::Timer::interval(Duration::from_secs(1));
-        while tick.next().await.is_some() {
-            if t.send(Input::Tick).await.is_err() {
-                break;
-            }
-        }
-    })
-    .detach();
-    let t = tx.clone();
-    crate::rt::spawn(async move {
-        match async_signal::Signals::new([async_signal::Signal::Term, async_signal::Signal::Int]) {
-            Ok(mut signals) => {
-                if signals.next().await.is_some() {
-                    let _ = t.send(Input::Stop).await;
-                }
-            }
-            Err(e) => log::warn!("cannot catch SIGTERM/SIGINT: {e}"),
-        }
-    })
-    .detach();
-}
-
 impl Daemon {
     async fn run(&mut self, rx: Receiver<Input>) -> Exit {
         loop {
@@ -385,109 +233,6 @@ impl Daemon {
         None
     }
 
-    fn effects(&mut self, fx: Effects) {
-        for (service, instance) in fx.read_capacity {
-            let (conn, tx) = (self.conn.clone(), self.tx.clone());
-            crate::rt::spawn(async move {
-                let read = crate::rt::timeout(CALL_TIMEOUT, vreg::battery_capacity(&conn, &service)).await;
-                let capacity = match read {
-                    Some(Ok(capacity)) => capacity,
-                    Some(Err(e)) => {
-                        log::debug!("{service}: capacity register not readable: {e}");
-                        None
-                    }
-                    None => {
-                        log::debug!("{service}: capacity register not readable: no answer");
-                        None
-                    }
-                };
-                let _ = tx.send(Input::Capacity { service, instance, capacity }).await;
-            })
-            .detach();
-        }
-    }
-
-    /// Loads the remembered members (a corrupt record is ignored with a warning).
-    fn load_memory(&mut self, text: &str, now: Instant) {
-        let (records, refused) = memory::decode(text);
-        for why in &refused {
-            log::warn!("ignoring part of the remembered bank in {MEMBERS_SETTING}: {why}");
-        }
-        if !records.is_empty() {
-            let names: Vec<String> =
-                records.iter().map(|r| if r.name.is_empty() { format!("instance {}", r.instance) } else { r.name.clone() }).collect();
-            log::info!("the bank remembers {} member(s): {}", records.len(), names.join(", "));
-        }
-        // A record dropped here (excluded, refused) makes the next save differ from what is
-        // stored, so the memory is written back without it.
-        self.bank.remember(records, now);
-    }
-
-    /// Writes the bank's memory to localsettings when it changed.
-    fn save_memory(&mut self) {
-        let Some(saved) = &self.saved_memory else {
-            return;
-        };
-        let text = memory::encode(&self.bank.memory());
-        if *saved == text {
-            return;
-        }
-        self.saved_memory = Some(text.clone());
-        let conn = self.conn.clone();
-        crate::rt::spawn(async move {
-            match settings::set_value(&conn, MEMBERS_SETTING, &Value::from(text), CALL_TIMEOUT).await {
-                Ok(0) => {}
-                Ok(code) => log::warn!("localsettings refused the bank's memory (code {code})"),
-                Err(e) => log::warn!("the bank's memory was not written: {e}"),
-            }
-        })
-        .detach();
-    }
-
-    /// `forget` from the bus: the SetValue code (0 done, 2 refused, 1 not a text) and what it
-    /// did, in words.
-    fn forget(&mut self, value: &Value) -> (i32, String) {
-        let Some(target) = value.as_str() else {
-            return (crate::venus::service::SET_READ_ONLY_OR_TYPE, "write a name, serial, device instance, port or 'all'".into());
-        };
-        match self.bank.forget(target) {
-            Ok(names) if names.is_empty() => {
-                log::info!("forget '{target}': no member is offline, nothing to forget");
-                (SET_OK, "nothing to forget: every member is online".into())
-            }
-            Ok(names) => {
-                self.members_dirty = true;
-                (SET_OK, format!("forgotten: {}; the bank now has {} member(s)", names.join(", "), self.bank.members().len()))
-            }
-            Err(why) => {
-                log::warn!("forget '{target}' refused: {why}");
-                (SET_REJECTED, why)
-            }
-        }
-    }
-
-    /// Sends one liveness probe per quiet member, each in its own task.
-    fn probe(&mut self, now: Instant) {
-        let limit = bank::probe_timeout(self.cfg.stale_timeout);
-        for service in self.bank.due_probes(now) {
-            let (conn, tx) = (self.conn.clone(), self.tx.clone());
-            crate::rt::spawn(async move {
-                let call = async {
-                    let reply = conn.call_method(Some(service.as_str()), paths::CONNECTED, Some(BUSITEM), "GetValue", &()).await;
-                    let connected = reply
-                        .ok()
-                        .and_then(|r| r.body().deserialize::<zbus::zvariant::OwnedValue>().ok())
-                        .and_then(|v| Value::decode(&v).ok())
-                        .and_then(|v| v.as_f64());
-                    ProbeResult::Answered(connected)
-                };
-                let result = crate::rt::timeout(limit, call).await.unwrap_or(ProbeResult::NoAnswer);
-                let _ = tx.send(Input::Probe { service, result }).await;
-            })
-            .detach();
-        }
-    }
-
     fn rename(&mut self, value: Value) {
         let name = value.as_str().unwrap_or_default().to_owned();
         log::info!("custom name set to '{name}' from the bus");
@@ -501,9 +246,7 @@ impl Daemon {
             match settings::set_value(&conn, &path, &Value::from(name), CALL_TIMEOUT).await {
                 Ok(0) => {}
                 Ok(code) => log::warn!("localsettings refused the custom name (code {code})"),
-                Err(e @ (SettingsError::Absent | SettingsError::Timeout | SettingsError::Failed(_))) => {
-                    log::warn!("custom name not persisted: {e}")
-                }
+                Err(e) => log::warn!("custom name not persisted: localsettings {e}"),
             }
         })
         .detach();
@@ -520,20 +263,20 @@ impl Daemon {
             temp_cold_danger: self.cfg.temp_cold_danger,
             temp_hot_danger: self.cfg.temp_hot_danger,
         };
-        let outputs = aggregate::compute(&self.bank.view(), &settings);
-        let mut values: Vec<(Cow<'static, str>, Value)> =
-            outputs.iter().filter_map(|(path, v)| paths::published(path).map(|def| (Cow::Borrowed(def.path), publish::to_value(def, *v)))).collect();
-        if let Some(policy) = &mut self.policy {
-            let limits = policy.step(&self.bank, now);
-            values.extend(limits.into_iter().map(|(p, v)| (Cow::Borrowed(p), v)));
-        }
-        values.push((Cow::Borrowed(paths::CUSTOM_NAME), effective_name(&self.cfg, &self.custom_name).into()));
-        if std::mem::take(&mut self.members_dirty) {
+        let view = self.bank.view();
+        let outputs = aggregate::compute(&view, &settings);
+        let decision = self.policy.as_mut().map(|p| p.decide(&view, now));
+        let members_changed = std::mem::take(&mut self.members_dirty);
+        if members_changed {
             self.save_memory();
-            for m in self.bank.members() {
-                values.extend(publish::member_values(m).into_iter().map(|(p, v)| (Cow::Owned(p), v)));
-            }
         }
+        let name = effective_name(&self.cfg, &self.custom_name);
+        let values = frame::build(&Pass {
+            outputs: &outputs,
+            decision: decision.as_ref(),
+            name: &name,
+            members: members_changed.then(|| self.bank.members()),
+        });
         self.service.update(values).await?;
         self.status(now, &outputs);
         Ok(())
@@ -592,8 +335,8 @@ impl Daemon {
 
     /// Before exiting: in virtual-BMS mode leave limits behind that are safe unsupervised.
     async fn shutdown(&mut self, exit: &Exit) {
-        if let Some(policy) = &self.policy {
-            let safe = policy.shutdown_values();
+        if self.policy.is_some() {
+            let safe = frame::shutdown_limits();
             if let Err(e) = self.service.update(safe.into_iter().map(|(p, v)| (p.to_owned(), v))).await {
                 log::warn!("could not publish the shutdown limits: {e}");
             }

@@ -9,7 +9,7 @@
 //! Decoding is strict per record: a record that does not parse is skipped with a reason (the
 //! others are kept); a value with another version or no version is refused whole.
 
-use crate::bank::CapacitySource;
+use crate::domain::bank::CapacitySource;
 
 /// One remembered member.
 #[derive(Debug, Clone, PartialEq)]

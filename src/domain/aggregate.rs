@@ -14,7 +14,7 @@
 //! `None`. Voltage and temperature are measured per member, so the members that report one are
 //! enough (a parallel bank has one voltage).
 
-use crate::paths::{self, Q};
+use crate::domain::paths::{CATALOGUE, Formula, Q, Rule};
 
 /// A member's latest numeric readings, indexed by [`Q`].
 pub type Readings = [Option<f64>; Q::COUNT];
@@ -58,64 +58,11 @@ pub struct Settings {
     pub temp_hot_danger: f64,
 }
 
-/// How a value of the bank follows from its members' values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Rule {
-    /// Sum over all counted members; `None` if any of them lacks a value.
-    Sum,
-    /// Sum over the members that report a value (per-member events, e.g. starter batteries).
-    SumReported,
-    Min,
-    Max,
-    /// Worst alarm level (0 ok, 1 warning, 2 alarm) over the members that report one.
-    Worst,
-    /// Capacity-weighted mean over all counted members; `None` if any lacks a value.
-    WeightedMean,
-}
-
-/// `/Alarms/*`: the worst level of any member (paths from [`Q::path`]).
-pub const ALARMS: &[Q] = &[
-    Q::AlarmLowVoltage,
-    Q::AlarmHighVoltage,
-    Q::AlarmLowStarterVoltage,
-    Q::AlarmHighStarterVoltage,
-    Q::AlarmLowSoc,
-    Q::AlarmLowTemperature,
-    Q::AlarmHighTemperature,
-    Q::AlarmMidVoltage,
-    Q::AlarmAlarm,
-];
-
-/// `/History/*`: what each counter means for the bank seen as one battery. Parallel members
-/// see the same charge and discharge events, so Ah and energy add up, an event the whole bank
-/// must go through (full discharge, synchronisation) counts only as often as every member saw
-/// it, and extremes are extremes. README.md has the same table with the reasons. Paths from
-/// [`Q::path`].
-pub const HISTORY: &[(Q, Rule)] = &[
-    (Q::HistChargeCycles, Rule::WeightedMean),
-    (Q::HistFullDischarges, Rule::Min),
-    (Q::HistAutomaticSyncs, Rule::Min),
-    (Q::HistLowVoltageAlarms, Rule::Max),
-    (Q::HistHighVoltageAlarms, Rule::Max),
-    (Q::HistLowStarterVoltageAlarms, Rule::SumReported),
-    (Q::HistHighStarterVoltageAlarms, Rule::SumReported),
-    (Q::HistTimeSinceLastFullCharge, Rule::Max),
-    (Q::HistDeepestDischarge, Rule::Sum),
-    (Q::HistLastDischarge, Rule::Sum),
-    (Q::HistAverageDischarge, Rule::Sum),
-    (Q::HistTotalAhDrawn, Rule::Sum),
-    (Q::HistMinimumVoltage, Rule::Min),
-    (Q::HistMaximumVoltage, Rule::Max),
-    (Q::HistMinimumStarterVoltage, Rule::Min),
-    (Q::HistMaximumStarterVoltage, Rule::Max),
-    (Q::HistChargedEnergy, Rule::Sum),
-    (Q::HistDischargedEnergy, Rule::Sum),
-];
-
 /// A SmartShunt caps its time-to-go at 10 days (864000 s in the recordings).
 pub const TIME_TO_GO_MAX: f64 = 864_000.0;
 
-/// The aggregate's values, one entry per measurement path in [`paths::MEASUREMENTS`].
+/// The aggregate's values, one entry per catalogue row it computes (every published row but
+/// the BMS ones), in catalogue order.
 pub type Outputs = Vec<(&'static str, Option<f64>)>;
 
 /// Applies a rule to `(value, weight)` pairs of the counted members (`None` = no value).
@@ -128,8 +75,8 @@ pub fn apply(rule: Rule, values: &[(Option<f64>, f64)]) -> Option<f64> {
     match rule {
         Rule::Sum => all().map(|v| v.iter().sum()),
         Rule::SumReported => reported().reduce(|a, b| a + b),
-        Rule::Min => reported().reduce(f64::min),
-        Rule::Max | Rule::Worst => reported().reduce(f64::max),
+        Rule::Min | Rule::MinOfStarters => reported().reduce(f64::min),
+        Rule::Max | Rule::MaxOfStarters | Rule::Worst => reported().reduce(f64::max),
         Rule::WeightedMean => {
             let v = all()?;
             let total: f64 = values.iter().map(|(_, w)| w).sum();
@@ -138,6 +85,8 @@ pub fn apply(rule: Rule, values: &[(Option<f64>, f64)]) -> Option<f64> {
             }
             Some(v.iter().zip(values).map(|(x, (_, w))| x * w).sum::<f64>() / total)
         }
+        // Not table rules: computed elsewhere.
+        Rule::Formula(_) | Rule::Bms | Rule::MemberOnly => None,
     }
 }
 
@@ -248,39 +197,43 @@ pub fn compute(members: &[Member], s: &Settings) -> Outputs {
     let starter = with_starter.iter().filter_map(|m| m.get(Q::StarterVoltage)).reduce(f64::min);
     let has = |b: bool| (!counted.is_empty()).then_some(if b { 1.0 } else { 0.0 });
 
-    let mut out: Outputs = vec![
-        (paths::DC_VOLTAGE, voltage),
-        (paths::DC_CURRENT, current),
-        (paths::DC_POWER, power),
-        (paths::DC_TEMPERATURE, temperature),
-        (paths::DC1_VOLTAGE, starter),
-        (paths::DC_MID_VOLTAGE, None),
-        (paths::DC_MID_VOLTAGE_DEVIATION, None),
-        (paths::SOC, soc),
-        (paths::CONSUMED_AH, apply(Rule::Sum, &column(Q::ConsumedAh))),
+    let table = |rule: Rule, q: Q| match rule {
+        // Members without a starter battery report 0 V there; only real ones count.
+        Rule::MinOfStarters | Rule::MaxOfStarters => apply(rule, &with_starter.iter().map(|m| (m.get(q), 1.0)).collect::<Vec<_>>()),
+        rule => apply(rule, &column(q)),
+    };
+    let formula = |f: Formula| match f {
+        Formula::Voltage => voltage,
+        Formula::Current => current,
+        Formula::Power => power,
+        Formula::Temperature => temperature,
+        Formula::StarterVoltage => starter,
+        Formula::NoValue => None,
+        Formula::Soc => soc,
         // From the current at its published resolution, so noise below 0.1 A moves nothing.
-        (paths::TIME_TO_GO, time_to_go(remaining, current.map(|c| (c * 10.0).round() / 10.0))),
-        (paths::CAPACITY, remaining),
-        (paths::INSTALLED_CAPACITY, installed),
-        (paths::HAS_TEMPERATURE, has(temperature.is_some())),
-        (paths::HAS_STARTER_VOLTAGE, has(!with_starter.is_empty())),
-        (paths::HAS_MID_VOLTAGE, has(false)),
-        (paths::MODULES_ONLINE, Some(online as f64)),
-        (paths::MODULES_OFFLINE, Some((members.len() - online) as f64)),
-        (paths::ALARM_MEMBER_LOST, Some(if lost > 0 { 1.0 } else { 0.0 })),
-    ];
-    out.extend(ALARMS.iter().map(|q| (q.path(), apply(Rule::Worst, &column(*q)))));
-    for (q, rule) in HISTORY {
-        let starter_only = matches!(q, Q::HistMinimumStarterVoltage | Q::HistMaximumStarterVoltage);
-        let value = if starter_only {
-            // Members without a starter battery report 0 V there; only real ones count.
-            apply(*rule, &with_starter.iter().map(|m| (m.get(*q), 1.0)).collect::<Vec<_>>())
-        } else {
-            apply(*rule, &column(*q))
-        };
-        out.push((q.path(), value));
-    }
-    out
+        Formula::TimeToGo => time_to_go(remaining, current.map(|c| (c * 10.0).round() / 10.0)),
+        Formula::Remaining => remaining,
+        Formula::Installed => installed,
+        Formula::HasTemperature => has(temperature.is_some()),
+        Formula::HasStarterVoltage => has(!with_starter.is_empty()),
+        Formula::HasNoMidVoltage => has(false),
+        Formula::ModulesOnline => Some(online as f64),
+        Formula::ModulesOffline => Some((members.len() - online) as f64),
+        Formula::MemberLost => Some(if lost > 0 { 1.0 } else { 0.0 }),
+    };
+    CATALOGUE
+        .iter()
+        .filter_map(|row| {
+            let value = match (row.rule, row.read) {
+                (Rule::Bms | Rule::MemberOnly, _) => return None,
+                (Rule::Formula(f), _) => formula(f),
+                (rule, Some(q)) => table(rule, q),
+                // A table rule without member values (the catalogue test rules it out).
+                (_, None) => None,
+            };
+            Some((row.path, value))
+        })
+        .collect()
 }
 
 /// A member's power: its own, or V×I when it publishes none.

@@ -1,5 +1,8 @@
 use super::*;
-use crate::aggregate::Readings;
+use crate::domain::aggregate::Readings;
+use crate::domain::frame::{limits, shutdown_limits};
+use crate::domain::paths;
+use crate::value::Value;
 use proptest::prelude::*;
 
 const L: Limits = Limits {
@@ -135,7 +138,7 @@ fn a_block_reopens_after_margin_and_hold_then_ramps() {
 #[test]
 fn values_are_always_valid_and_consistent() {
     let p = Policy::new(L);
-    for values in [p.initial_values(), p.values(&decide(&[]))] {
+    for values in [limits(&p.initial()), limits(&decide(&[]))] {
         let get = |path: &str| values.iter().find(|(p, _)| *p == path).map(|(_, v)| v.clone()).unwrap();
         assert_eq!(get(paths::MAX_CHARGE_VOLTAGE), Value::Double(14.2));
         assert_eq!(get(paths::MAX_CHARGE_CURRENT), Value::Double(0.0));
@@ -144,10 +147,10 @@ fn values_are_always_valid_and_consistent() {
     }
     let ok = r(&[]);
     let d = decide(&[m("B", Presence::Online, &ok)]);
-    let v = p.values(&d);
+    let v = limits(&d);
     assert!(v.contains(&(paths::ALLOW_TO_CHARGE, Value::Uint(1))));
     assert!(v.contains(&(paths::MAX_DISCHARGE_CURRENT, Value::Double(600.0))));
-    let s = p.shutdown_values();
+    let s = shutdown_limits();
     assert!(s.contains(&(paths::MAX_CHARGE_CURRENT, Value::Double(0.0))));
 }
 
@@ -200,7 +203,7 @@ proptest! {
             });
             if charge_blocked || online().next().is_none() { prop_assert_eq!(d.charge_current, 0.0); }
             if discharge_blocked { prop_assert_eq!(d.discharge_current, 0.0); }
-            let v = p.values(&d);
+            let v = limits(&d);
             prop_assert!(v.iter().any(|(path, val)| *path == paths::MAX_CHARGE_VOLTAGE && *val == Value::Double(L.charge_voltage)));
             prop_assert!(v.iter().all(|(_, val)| val.is_valid()));
         }

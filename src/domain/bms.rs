@@ -27,11 +27,9 @@
 
 use std::time::{Duration, Instant};
 
-use crate::aggregate::{Member, Presence, present_share};
-use crate::bank::Bank;
 use crate::config::Config;
-use crate::paths::{self, Q};
-use crate::venus::value::Value;
+use crate::domain::aggregate::{Member, Presence, present_share};
+use crate::domain::paths::Q;
 
 /// The configured limits and thresholds.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -222,6 +220,8 @@ pub struct Policy {
 /// What one step decided, before it is turned into D-Bus values.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Decision {
+    /// CVL, V.
+    pub charge_voltage: f64,
     pub charge_current: f64,
     pub discharge_current: f64,
     pub charge_text: String,
@@ -344,6 +344,7 @@ impl Policy {
             charge_text.push_str(note);
         }
         Decision {
+            charge_voltage: l.charge_voltage,
             charge_current: l.charge_current * c_share * cf,
             discharge_current: l.discharge_current * d_share * df,
             charge_text,
@@ -353,48 +354,18 @@ impl Policy {
         }
     }
 
-    /// One step as published values.
-    pub fn step(&mut self, bank: &Bank, now: Instant) -> Vec<(&'static str, Value)> {
-        let d = self.decide(&bank.view(), now);
-        self.values(&d)
-    }
-
-    fn values(&self, d: &Decision) -> Vec<(&'static str, Value)> {
-        let amps = |a: f64| Value::Double(crate::publish::round_to(a, 0.1));
-        vec![
-            (paths::MAX_CHARGE_VOLTAGE, Value::Double(self.limits.charge_voltage)),
-            (paths::MAX_CHARGE_CURRENT, amps(d.charge_current)),
-            (paths::MAX_DISCHARGE_CURRENT, amps(d.discharge_current)),
-            (paths::CHARGE_LIMITATION, d.charge_text.clone().into()),
-            (paths::DISCHARGE_LIMITATION, d.discharge_text.clone().into()),
-            (paths::ALLOW_TO_CHARGE, Value::Uint(u32::from(d.charge_current > 0.0))),
-            (paths::ALLOW_TO_DISCHARGE, Value::Uint(u32::from(d.discharge_current > 0.0))),
-            (paths::MODULES_BLOCKING_CHARGE, Value::Uint(d.blocking_charge as u32)),
-            (paths::MODULES_BLOCKING_DISCHARGE, Value::Uint(d.blocking_discharge as u32)),
-        ]
-    }
-
-    /// The values exported before any member is known: a valid CVL (so systemcalc sees a BMS
-    /// from the very first `GetItems`), charging and discharging stopped.
-    pub fn initial_values(&self) -> Vec<(&'static str, Value)> {
-        self.values(&Decision {
+    /// The decision before any member is known: a valid CVL (so systemcalc sees a BMS from
+    /// the very first `GetItems`), charging and discharging stopped.
+    pub fn initial(&self) -> Decision {
+        Decision {
+            charge_voltage: self.limits.charge_voltage,
             charge_current: 0.0,
             discharge_current: 0.0,
             charge_text: "Charging stopped: waiting for SmartShunt data".into(),
             discharge_text: "Discharging stopped: waiting for SmartShunt data".into(),
             blocking_charge: 0,
             blocking_discharge: 0,
-        })
-    }
-
-    /// Left behind when the daemon stops: charging stopped (a charger must not run on with no
-    /// supervision); discharge unchanged, so a restart does not black out the loads.
-    pub fn shutdown_values(&self) -> Vec<(&'static str, Value)> {
-        vec![
-            (paths::MAX_CHARGE_CURRENT, Value::Double(0.0)),
-            (paths::ALLOW_TO_CHARGE, Value::Uint(0)),
-            (paths::CHARGE_LIMITATION, "Charging stopped: the aggregator is shutting down".into()),
-        ]
+        }
     }
 }
 

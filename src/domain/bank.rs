@@ -19,154 +19,28 @@
 //! Online on the bus is not the same as in the circuit: see [`circuit`].
 
 mod circuit;
+mod liveness;
+mod membership;
+mod shunt;
 
 use std::time::{Duration, Instant};
 
-use crate::aggregate::{self, Presence, Readings};
 use crate::config::Exclude;
-use crate::memory::Record;
-use crate::paths::{self, Q};
-use crate::venus::LogOnce;
-use crate::venus::monitor::Decoded;
-use crate::venus::value::Value;
+use crate::domain::aggregate::{self, Presence, Readings};
+use crate::domain::paths::{self, Q};
+use crate::value::Decoded;
+use crate::value::LogOnce;
+use crate::value::Value;
 
 pub use circuit::Circuit;
+pub use liveness::{ProbeResult, probe_timeout};
+pub use shunt::{CapacitySource, Shunt, is_smartshunt};
+use shunt::{identity, new_shunt};
 
 /// The largest magnitude a reading may have. A SmartShunt's largest numbers are its u32
 /// counters (below 4.3e9); a bigger one is garbage, and the aggregation multiplies and adds
 /// readings (V × I, capacity-weighted means) where it could overflow to ±inf.
 const MAX_READING: f64 = 1e12;
-
-/// How long a liveness probe may take: half of STALE_TIMEOUT, between 1 and 5 s. A frozen
-/// driver (its process stopped) is offline at most STALE_TIMEOUT + this (+ the 1 s tick) after
-/// its last message.
-pub fn probe_timeout(stale: Duration) -> Duration {
-    (stale / 2).clamp(Duration::from_secs(1), Duration::from_secs(5))
-}
-/// SmartShunt product ids: 0xA389-0xA38B (500/1000/2000 A), 0xC030 (IP65 500 A), and the
-/// further IP65/IP67 variants listed in Victron's VE.Direct table (0xA38C-0xA38E,
-/// 0xC031-0xC037). A ProductName starting with "SmartShunt" is accepted too.
-pub fn is_smartshunt(product_id: Option<u32>, product_name: &str) -> bool {
-    matches!(product_id, Some(0xA389..=0xA38E | 0xC030..=0xC037)) || product_name.starts_with("SmartShunt")
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CapacitySource {
-    /// Not known (yet): no VregLink, and SoC was never between 10 and 90 %.
-    Unknown,
-    /// The VE.Direct capacity register is being read.
-    Reading,
-    /// Battery capacity register 0x1000 through `/Devices/0/VregLink`.
-    Register,
-    /// From ConsumedAmphours and SoC while SoC was between 10 and 90 %.
-    Estimated,
-}
-
-impl CapacitySource {
-    pub fn describe(self) -> &'static str {
-        match self {
-            CapacitySource::Unknown => "unknown",
-            CapacitySource::Reading => "reading register 0x1000",
-            CapacitySource::Register => "register 0x1000",
-            CapacitySource::Estimated => "estimated from SoC and consumed Ah",
-        }
-    }
-}
-
-/// What a liveness probe (`GetValue` on `/Connected`) found.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum ProbeResult {
-    /// The member answered; with the value of `/Connected` when it is a number.
-    Answered(Option<f64>),
-    /// No answer within [`probe_timeout`].
-    NoAnswer,
-}
-
-#[derive(Debug, Clone)]
-pub struct Shunt {
-    pub service: String,
-    pub instance: u32,
-    /// `/Serial`; empty when the shunt publishes none.
-    pub serial: String,
-    pub product_name: String,
-    pub custom_name: String,
-    /// The custom name, or "Shunt <instance>" without one.
-    display: String,
-    pub values: Readings,
-    pub capacity: Option<f64>,
-    pub capacity_source: CapacitySource,
-    pub presence: Presence,
-    pub circuit: Circuit,
-    /// Index of the member's `/Members/<slot>/*` paths.
-    pub slot: usize,
-    on_bus: bool,
-    /// On the bus at least once since this process started (false: only remembered).
-    seen: bool,
-    /// Last time anything came from it: a scan, a signal or a probe answer.
-    last_heard: Instant,
-    /// A liveness probe is on its way.
-    probing: bool,
-    /// The last probe got no answer in time: offline until it answers or sends something.
-    unanswered: bool,
-    probe_sent: Option<Instant>,
-    offline_since: Option<Instant>,
-}
-
-impl Shunt {
-    /// The name shown in logs and limitation texts.
-    pub fn name(&self) -> &str {
-        &self.display
-    }
-
-    fn set_custom_name(&mut self, name: String) {
-        self.display = if name.trim().is_empty() { format!("Shunt {}", self.instance) } else { name.clone() };
-        self.custom_name = name;
-    }
-
-    pub fn get(&self, q: Q) -> Option<f64> {
-        self.values[q as usize]
-    }
-
-    /// True for a member remembered from before a restart that has not been on the bus since.
-    pub fn missing(&self) -> bool {
-        !self.seen
-    }
-
-    /// Whether `target` (the `forget` argument) names this member.
-    fn is_called(&self, target: &str) -> bool {
-        let port = self.service.rsplit('.').next().unwrap_or_default();
-        [self.display.as_str(), self.custom_name.as_str(), self.serial.as_str(), self.service.as_str(), port].contains(&target)
-            || self.instance.to_string() == target
-    }
-
-    fn why_offline(&self, probe_timeout: Duration) -> Option<String> {
-        if !self.on_bus {
-            Some("left the bus".into())
-        } else if self.get(Q::Connected) == Some(0.0) {
-            Some("reports /Connected = 0".into())
-        } else if self.unanswered {
-            Some(format!("did not answer a liveness probe within {:.0} s", probe_timeout.as_secs_f64()))
-        } else {
-            None
-        }
-    }
-
-    fn heard(&mut self, now: Instant) {
-        self.last_heard = now;
-        self.unanswered = false;
-    }
-
-    fn record(&self) -> Record {
-        Record {
-            serial: self.serial.clone(),
-            service: self.service.clone(),
-            instance: self.instance,
-            name: self.custom_name.clone(),
-            capacity: self.capacity,
-            source: self.capacity_source,
-        }
-    }
-}
 
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -196,64 +70,6 @@ pub struct Bank {
     once: LogOnce,
 }
 
-struct Identity {
-    instance: Option<u32>,
-    product_id: Option<u32>,
-    product_name: String,
-    custom_name: String,
-    serial: String,
-    is_virtual: bool,
-}
-
-fn identity(items: &[(String, Decoded)]) -> Identity {
-    let mut id = Identity {
-        instance: None,
-        product_id: None,
-        product_name: String::new(),
-        custom_name: String::new(),
-        serial: String::new(),
-        is_virtual: false,
-    };
-    for (path, v) in items {
-        let Ok(v) = v else { continue };
-        let text = || v.as_str().unwrap_or_default().to_owned();
-        match path.as_str() {
-            paths::DEVICE_INSTANCE => id.instance = v.as_u32(),
-            paths::PRODUCT_ID => id.product_id = v.as_u32(),
-            paths::PRODUCT_NAME => id.product_name = text(),
-            paths::CUSTOM_NAME => id.custom_name = text(),
-            paths::SERIAL => id.serial = text().trim().to_owned(),
-            paths::DEVICES_VIRTUAL => id.is_virtual |= v.as_u32() == Some(1),
-            _ => {}
-        }
-    }
-    id
-}
-
-fn new_shunt(service: &str, instance: u32, serial: String, product_name: String, slot: usize, now: Instant) -> Shunt {
-    Shunt {
-        service: service.to_owned(),
-        instance,
-        serial,
-        product_name,
-        custom_name: String::new(),
-        display: String::new(),
-        values: [None; Q::COUNT],
-        capacity: None,
-        capacity_source: CapacitySource::Reading,
-        presence: Presence::Online,
-        circuit: Circuit::In,
-        slot,
-        on_bus: true,
-        seen: true,
-        last_heard: now,
-        probing: false,
-        unanswered: false,
-        probe_sent: None,
-        offline_since: None,
-    }
-}
-
 impl Bank {
     pub fn new(opts: Options) -> Bank {
         Bank { opts, members: Vec::new(), once: LogOnce::default() }
@@ -275,53 +91,6 @@ impl Bank {
                 in_circuit: m.circuit != Circuit::Out,
             })
             .collect()
-    }
-
-    /// The EXCLUDE_SHUNTS item that names this shunt (by name, instance, port, service or serial).
-    fn excluded(&self, service: &str, instance: u32, name: &str, serial: &str) -> Option<&Exclude> {
-        self.opts.exclude.iter().find(|e| e.matches(service, Some(instance), name) || (!serial.is_empty() && e.text == serial))
-    }
-
-    fn free_slot(&self) -> usize {
-        (0..).find(|s| !self.members.iter().any(|m| m.slot == *s)).unwrap_or(self.members.len())
-    }
-
-    /// Adds the members remembered from before a restart: each counts as lost (missing) until
-    /// it is on the bus again. A remembered member that EXCLUDE_SHUNTS now names is forgotten.
-    pub fn remember(&mut self, records: Vec<Record>, now: Instant) {
-        for r in records {
-            let port_name = if r.name.trim().is_empty() { format!("Shunt {}", r.instance) } else { r.name.clone() };
-            if let Some(ex) = self.excluded(&r.service, r.instance, &r.name, &r.serial) {
-                log::info!(
-                    "remembered member {port_name} ({}, serial '{}') is excluded by EXCLUDE_SHUNTS item '{}': forgotten",
-                    r.service,
-                    r.serial,
-                    ex.text
-                );
-                continue;
-            }
-            if self.members.iter().any(|m| {
-                (!r.serial.is_empty() && m.serial == r.serial)
-                    || (r.serial.is_empty() && m.serial.is_empty() && m.service == r.service && m.instance == r.instance)
-            }) {
-                continue; // a duplicate record
-            }
-            let mut m = new_shunt(&r.service, r.instance, r.serial, String::new(), self.free_slot(), now);
-            m.set_custom_name(r.name);
-            m.capacity = r.capacity;
-            m.capacity_source = r.source;
-            m.presence = Presence::Lost;
-            m.on_bus = false;
-            m.seen = false;
-            m.offline_since = Some(now);
-            self.members.push(m);
-        }
-        self.members.sort_by_key(|m| m.slot);
-    }
-
-    /// What should be remembered across a restart.
-    pub fn memory(&self) -> Vec<Record> {
-        self.members.iter().map(Shunt::record).collect()
     }
 
     /// A service appeared (or reappeared) and was scanned.
@@ -477,40 +246,6 @@ impl Bank {
         }
     }
 
-    /// Members that have sent nothing for STALE_TIMEOUT and have no probe in flight: the caller
-    /// sends each one probe and reports the result with [`Bank::on_probe`]. A quiet member that
-    /// answers costs one call per STALE_TIMEOUT.
-    pub fn due_probes(&mut self, now: Instant) -> Vec<String> {
-        let stale = self.opts.stale_timeout;
-        let mut due = Vec::new();
-        for m in self.members.iter_mut().filter(|m| m.on_bus && !m.probing) {
-            let since = m.probe_sent.map_or(m.last_heard, |p| p.max(m.last_heard));
-            if now.saturating_duration_since(since) >= stale {
-                m.probing = true;
-                m.probe_sent = Some(now);
-                due.push(m.service.clone());
-            }
-        }
-        due
-    }
-
-    /// The answer (or silence) of a liveness probe.
-    pub fn on_probe(&mut self, service: &str, result: ProbeResult, now: Instant) {
-        let Some(m) = self.members.iter_mut().find(|m| m.on_bus && m.service == service && m.probing) else {
-            return;
-        };
-        m.probing = false;
-        match result {
-            ProbeResult::Answered(connected) => {
-                m.heard(now);
-                if let Some(c) = connected {
-                    m.values[Q::Connected as usize] = Some(c);
-                }
-            }
-            ProbeResult::NoAnswer => m.unanswered = true,
-        }
-    }
-
     /// The capacity register read finished: `Some(Ah)`, or `None` when the device has no usable
     /// register (a remembered capacity stays; else the estimate from SoC takes over).
     pub fn set_capacity(&mut self, service: &str, instance: u32, capacity: Option<f64>) {
@@ -529,43 +264,6 @@ impl Bank {
             }
             None => {}
         }
-    }
-
-    /// Forgets the member(s) that `target` names (name, custom name, serial, device instance,
-    /// service or port, or `all` for every member that is not online). Returns the names
-    /// forgotten, or why nothing was.
-    pub fn forget(&mut self, target: &str) -> Result<Vec<String>, String> {
-        let target = target.trim();
-        let chosen: Vec<usize> = if target.eq_ignore_ascii_case("all") {
-            (0..self.members.len()).filter(|i| self.members[*i].presence != Presence::Online).collect()
-        } else {
-            let named: Vec<usize> = (0..self.members.len()).filter(|i| self.members[*i].is_called(target)).collect();
-            match named[..] {
-                [] => {
-                    let names: Vec<&str> = self.members.iter().map(Shunt::name).collect();
-                    return Err(format!(
-                        "no member is called '{target}' (members: {})",
-                        if names.is_empty() { "none".into() } else { names.join(", ") }
-                    ));
-                }
-                [i] if self.members[i].presence == Presence::Online => {
-                    return Err(format!(
-                        "{} is online: only a member that is offline can be forgotten (exclude it with EXCLUDE_SHUNTS to take it out of the bank)",
-                        self.members[i].name()
-                    ));
-                }
-                [i] => vec![i],
-                _ => {
-                    return Err(format!("'{target}' names {} members: use the serial or the device instance", named.len()));
-                }
-            }
-        };
-        let names = chosen.iter().map(|i| self.members[*i].name().to_owned()).collect();
-        for i in chosen.into_iter().rev() {
-            let m = self.members.remove(i);
-            log::info!("{} ({}, serial '{}') forgotten: it no longer counts as part of the bank", m.name(), m.service, m.serial);
-        }
-        Ok(names)
     }
 
     /// Re-evaluates presence, circuit and capacity estimates at `now`. Returns true if any

@@ -1,15 +1,12 @@
-//! The value of one Venus OS D-Bus item, and how it crosses the wire.
+//! The value of one published or received item, as plain Rust: both sides speak it, the core
+//! (which knows no D-Bus) and `venus` (which converts it at the wire, `venus::wire`).
 //!
 //! Venus encodes "no value" as an empty array inside the variant (velib sends `ai`); every
 //! Victron consumer reads *any* empty array as invalid. [`Value::Invalid`] makes that state a
 //! variant of its own, so "no value" can never be confused with 0.
-//!
-//! Decoding is strict because the values come from other processes: non-empty arrays,
-//! dictionaries, structures and non-finite doubles are [`Malformed`], never guessed at.
 
+use std::collections::HashSet;
 use std::fmt;
-
-use zbus::zvariant::{self, Array, OwnedValue, Signature};
 
 /// One published or received item value.
 #[derive(Debug, Clone, PartialEq)]
@@ -35,8 +32,8 @@ impl fmt::Display for Malformed {
     }
 }
 
-/// Variants nested deeper than this are refused (a hostile peer could nest thousands).
-const MAX_NESTING: usize = 4;
+/// A received value, or why it was refused.
+pub type Decoded = Result<Value, Malformed>;
 
 impl Value {
     pub fn is_valid(&self) -> bool {
@@ -68,57 +65,6 @@ impl Value {
             Value::Text(s) => Some(s),
             _ => None,
         }
-    }
-
-    /// Decodes a received variant.
-    pub fn decode(v: &zvariant::Value<'_>) -> Result<Value, Malformed> {
-        Self::decode_nested(v, 0)
-    }
-
-    fn decode_nested(v: &zvariant::Value<'_>, depth: usize) -> Result<Value, Malformed> {
-        use zvariant::Value as Z;
-        Ok(match v {
-            Z::Value(inner) if depth < MAX_NESTING => return Self::decode_nested(inner, depth + 1),
-            Z::Value(_) => return Err(Malformed("variant nested too deeply".into())),
-            Z::Array(a) if a.is_empty() => Value::Invalid,
-            Z::Array(a) => return Err(Malformed(format!("array of {} elements", a.len()))),
-            Z::Bool(b) => Value::Uint(u32::from(*b)),
-            Z::U8(n) => Value::Uint(u32::from(*n)),
-            Z::U16(n) => Value::Uint(u32::from(*n)),
-            Z::U32(n) => Value::Uint(*n),
-            Z::U64(n) => match u32::try_from(*n) {
-                Ok(n) => Value::Uint(n),
-                Err(_) => Value::Int(i64::try_from(*n).map_err(|_| Malformed("u64 out of range".into()))?),
-            },
-            Z::I16(n) => Value::Int(i64::from(*n)),
-            Z::I32(n) => Value::Int(i64::from(*n)),
-            Z::I64(n) => Value::Int(*n),
-            Z::F64(d) if d.is_finite() => Value::Double(*d),
-            Z::F64(d) => return Err(Malformed(format!("non-finite double {d}"))),
-            Z::Str(s) => Value::Text(s.as_str().to_owned()),
-            other => {
-                return Err(Malformed(format!("unexpected type '{}'", other.value_signature())));
-            }
-        })
-    }
-
-    /// Encodes the value for the wire, as velib does (invalid = empty `ai`).
-    pub fn to_variant(&self) -> zvariant::Value<'static> {
-        match self {
-            Value::Invalid => zvariant::Value::Array(Array::new(&Signature::I32)),
-            Value::Int(i) => match i32::try_from(*i) {
-                Ok(i) => zvariant::Value::I32(i),
-                Err(_) => zvariant::Value::I64(*i),
-            },
-            Value::Uint(u) => zvariant::Value::U32(*u),
-            Value::Double(d) => zvariant::Value::F64(*d),
-            Value::Text(s) => zvariant::Value::from(s.clone()),
-        }
-    }
-
-    pub fn to_owned_variant(&self) -> OwnedValue {
-        // Only file descriptors make this conversion fail, and a Value never holds one.
-        OwnedValue::try_from(self.to_variant()).unwrap_or_else(|_| OwnedValue::from(0u32))
     }
 }
 
@@ -201,53 +147,35 @@ impl Format {
     }
 }
 
+/// Remembers which problems were already logged, so a peer that keeps sending the same bad
+/// value is reported once, not on every signal. Bounded: after `LIMIT` distinct keys it stops
+/// remembering (and stops logging new ones) so a hostile peer cannot grow it without end.
+#[derive(Debug, Default)]
+pub struct LogOnce {
+    seen: HashSet<String>,
+}
+
+impl LogOnce {
+    const LIMIT: usize = 4096;
+
+    /// True the first time `key` is seen.
+    pub fn first(&mut self, key: &str) -> bool {
+        if self.seen.contains(key) || self.seen.len() >= Self::LIMIT {
+            return false;
+        }
+        self.seen.insert(key.to_owned());
+        true
+    }
+
+    /// Forgets keys that start with `prefix` (e.g. a member that left and may come back).
+    pub fn forget(&mut self, prefix: &str) {
+        self.seen.retain(|k| !k.starts_with(prefix));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use zbus::zvariant::Value as Z;
-
-    #[test]
-    fn decodes_what_venus_sends() {
-        let cases: Vec<(Z<'static>, Result<Value, ()>)> = vec![
-            (Z::F64(13.46), Ok(Value::Double(13.46))),
-            (Z::U32(290), Ok(Value::Uint(290))),
-            (Z::I32(-3), Ok(Value::Int(-3))),
-            (Z::I64(1 << 40), Ok(Value::Int(1 << 40))),
-            (Z::U8(2), Ok(Value::Uint(2))),
-            (Z::Bool(true), Ok(Value::Uint(1))),
-            (Z::from("SmartShunt 500A/50mV"), Ok(Value::Text("SmartShunt 500A/50mV".into()))),
-            (Z::Array(Array::new(&Signature::I32)), Ok(Value::Invalid)),
-            (Z::Array(Array::new(&Signature::Variant)), Ok(Value::Invalid)),
-            (Z::Value(Box::new(Z::F64(1.5))), Ok(Value::Double(1.5))),
-            (Z::F64(f64::NAN), Err(())),
-            (Z::F64(f64::INFINITY), Err(())),
-            (Z::F64(f64::NEG_INFINITY), Err(())),
-            (Z::Array(Array::from(vec![1.0f64; 1000])), Err(())),
-        ];
-        for (input, want) in cases {
-            let got = Value::decode(&input).map_err(|_| ());
-            assert_eq!(got, want, "decoding {input:?}");
-        }
-    }
-
-    #[test]
-    fn refuses_deep_nesting() {
-        let mut v = Z::F64(1.0);
-        for _ in 0..10 {
-            v = Z::Value(Box::new(v));
-        }
-        assert!(Value::decode(&v).is_err());
-    }
-
-    #[test]
-    fn encodes_invalid_as_empty_int_array() {
-        let v = Value::Invalid.to_variant();
-        assert_eq!(v.value_signature().to_string(), "ai");
-        assert_eq!(Value::decode(&v), Ok(Value::Invalid));
-        for v in [Value::Double(1.25), Value::Uint(7), Value::Int(-7), Value::Int(1 << 40), Value::Text("x".into())] {
-            assert_eq!(Value::decode(&v.to_variant()), Ok(v.clone()));
-        }
-    }
 
     #[test]
     fn texts_match_a_smartshunt() {
@@ -269,5 +197,18 @@ mod tests {
         for (fmt, v, want) in cases {
             assert_eq!(fmt.text(&v), want, "{fmt:?} {v:?}");
         }
+    }
+
+    #[test]
+    fn logs_once_and_stays_bounded() {
+        let mut once = LogOnce::default();
+        assert!(once.first("a /Soc"));
+        assert!(!once.first("a /Soc"));
+        once.forget("a ");
+        assert!(once.first("a /Soc"));
+        for i in 0..10_000 {
+            once.first(&i.to_string());
+        }
+        assert!(once.seen.len() <= LogOnce::LIMIT);
     }
 }

@@ -1,0 +1,114 @@
+//! The member side of the loop: capacity reads and liveness probes (each a task of its own),
+//! the bank's memory in localsettings, and `forget` from the bus.
+
+use std::time::Instant;
+
+use super::{CALL_TIMEOUT, Daemon, Input};
+use crate::domain::bank::{self, Effects, ProbeResult};
+use crate::domain::{memory, paths};
+use crate::publish::MEMBERS_SETTING;
+use crate::value::Value;
+use crate::venus::call::{self, CallError};
+use crate::venus::service::{SET_OK, SET_READ_ONLY_OR_TYPE, SET_REJECTED};
+use crate::venus::{settings, vreg};
+
+impl Daemon {
+    pub(super) fn effects(&mut self, fx: Effects) {
+        for (service, instance) in fx.read_capacity {
+            let (conn, tx) = (self.conn.clone(), self.tx.clone());
+            crate::rt::spawn(async move {
+                let read = crate::rt::timeout(CALL_TIMEOUT, vreg::battery_capacity(&conn, &service)).await;
+                let capacity = match read {
+                    Some(Ok(capacity)) => capacity,
+                    Some(Err(e)) => {
+                        log::debug!("{service}: capacity register not readable: {e}");
+                        None
+                    }
+                    None => {
+                        log::debug!("{service}: capacity register not readable: no answer");
+                        None
+                    }
+                };
+                let _ = tx.send(Input::Capacity { service, instance, capacity }).await;
+            })
+            .detach();
+        }
+    }
+
+    /// Loads the remembered members (a corrupt record is ignored with a warning).
+    pub(super) fn load_memory(&mut self, text: &str, now: Instant) {
+        let (records, refused) = memory::decode(text);
+        for why in &refused {
+            log::warn!("ignoring part of the remembered bank in {MEMBERS_SETTING}: {why}");
+        }
+        if !records.is_empty() {
+            let names: Vec<String> =
+                records.iter().map(|r| if r.name.is_empty() { format!("instance {}", r.instance) } else { r.name.clone() }).collect();
+            log::info!("the bank remembers {} member(s): {}", records.len(), names.join(", "));
+        }
+        // A record dropped here (excluded, refused) makes the next save differ from what is
+        // stored, so the memory is written back without it.
+        self.bank.remember(records, now);
+    }
+
+    /// Writes the bank's memory to localsettings when it changed.
+    pub(super) fn save_memory(&mut self) {
+        let Some(saved) = &self.saved_memory else {
+            return;
+        };
+        let text = memory::encode(&self.bank.memory());
+        if *saved == text {
+            return;
+        }
+        self.saved_memory = Some(text.clone());
+        let conn = self.conn.clone();
+        crate::rt::spawn(async move {
+            match settings::set_value(&conn, MEMBERS_SETTING, &Value::from(text), CALL_TIMEOUT).await {
+                Ok(0) => {}
+                Ok(code) => log::warn!("localsettings refused the bank's memory (code {code})"),
+                Err(e) => log::warn!("the bank's memory was not written: localsettings {e}"),
+            }
+        })
+        .detach();
+    }
+
+    /// `forget` from the bus: the SetValue code (0 done, 2 refused, 1 not a text) and what it
+    /// did, in words.
+    pub(super) fn forget(&mut self, value: &Value) -> (i32, String) {
+        let Some(target) = value.as_str() else {
+            return (SET_READ_ONLY_OR_TYPE, "write a name, serial, device instance, port or 'all'".into());
+        };
+        match self.bank.forget(target) {
+            Ok(names) if names.is_empty() => {
+                log::info!("forget '{target}': no member is offline, nothing to forget");
+                (SET_OK, "nothing to forget: every member is online".into())
+            }
+            Ok(names) => {
+                self.members_dirty = true;
+                (SET_OK, format!("forgotten: {}; the bank now has {} member(s)", names.join(", "), self.bank.members().len()))
+            }
+            Err(why) => {
+                log::warn!("forget '{target}' refused: {why}");
+                (SET_REJECTED, why)
+            }
+        }
+    }
+
+    /// Sends one liveness probe per quiet member, each in its own task.
+    pub(super) fn probe(&mut self, now: Instant) {
+        let limit = bank::probe_timeout(self.cfg.stale_timeout);
+        for service in self.bank.due_probes(now) {
+            let (conn, tx) = (self.conn.clone(), self.tx.clone());
+            crate::rt::spawn(async move {
+                // An answer of any kind (even an error reply) proves the member is alive.
+                let result = match call::get_value(&conn, &service, paths::CONNECTED, limit).await {
+                    Ok(v) => ProbeResult::Answered(v.as_f64()),
+                    Err(CallError::Timeout) => ProbeResult::NoAnswer,
+                    Err(_) => ProbeResult::Answered(None),
+                };
+                let _ = tx.send(Input::Probe { service, result }).await;
+            })
+            .detach();
+        }
+    }
+}

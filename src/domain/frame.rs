@@ -1,0 +1,84 @@
+//! The frame: the values of one pass, row by row, as the daemon hands them to the published
+//! tree. Measurements take their row's type and resolution from the catalogue; the BMS rows
+//! come from a [`Decision`]; the member list from the bank.
+
+use std::borrow::Cow;
+
+use crate::domain::aggregate::{Outputs, Presence};
+use crate::domain::bank::{Circuit, Shunt};
+use crate::domain::bms::Decision;
+use crate::domain::paths::{self, round_to};
+use crate::value::Value;
+
+/// Path → value, for `venus::service::update`.
+pub type Frame = Vec<(Cow<'static, str>, Value)>;
+
+/// What one pass publishes.
+pub struct Pass<'a> {
+    pub outputs: &'a Outputs,
+    /// Virtual-BMS mode: this pass's limits.
+    pub decision: Option<&'a Decision>,
+    pub name: &'a str,
+    /// The member list, when it changed.
+    pub members: Option<&'a [Shunt]>,
+}
+
+/// The frame of one pass.
+pub fn build(p: &Pass) -> Frame {
+    let mut out: Frame = p.outputs.iter().filter_map(|(path, v)| paths::quantity(path).map(|row| (Cow::Borrowed(row.path), row.value(*v)))).collect();
+    if let Some(d) = p.decision {
+        out.extend(limits(d).into_iter().map(|(path, v)| (Cow::Borrowed(path), v)));
+    }
+    out.push((Cow::Borrowed(paths::CUSTOM_NAME), p.name.into()));
+    for m in p.members.unwrap_or_default() {
+        out.extend(member_values(m).into_iter().map(|(path, v)| (Cow::Owned(path), v)));
+    }
+    out
+}
+
+/// The BMS rows of a decision.
+pub fn limits(d: &Decision) -> Vec<(&'static str, Value)> {
+    let amps = |a: f64| Value::Double(round_to(a, 0.1));
+    vec![
+        (paths::MAX_CHARGE_VOLTAGE, Value::Double(round_to(d.charge_voltage, 0.01))),
+        (paths::MAX_CHARGE_CURRENT, amps(d.charge_current)),
+        (paths::MAX_DISCHARGE_CURRENT, amps(d.discharge_current)),
+        (paths::CHARGE_LIMITATION, d.charge_text.clone().into()),
+        (paths::DISCHARGE_LIMITATION, d.discharge_text.clone().into()),
+        (paths::ALLOW_TO_CHARGE, Value::Uint(u32::from(d.charge_current > 0.0))),
+        (paths::ALLOW_TO_DISCHARGE, Value::Uint(u32::from(d.discharge_current > 0.0))),
+        (paths::MODULES_BLOCKING_CHARGE, Value::Uint(d.blocking_charge as u32)),
+        (paths::MODULES_BLOCKING_DISCHARGE, Value::Uint(d.blocking_discharge as u32)),
+    ]
+}
+
+/// Left behind when the daemon stops: charging stopped (a charger must not run on with no
+/// supervision); discharge unchanged, so a restart does not black out the loads.
+pub fn shutdown_limits() -> Vec<(&'static str, Value)> {
+    vec![
+        (paths::MAX_CHARGE_CURRENT, Value::Double(0.0)),
+        (paths::ALLOW_TO_CHARGE, Value::Uint(0)),
+        (paths::CHARGE_LIMITATION, "Charging stopped: the aggregator is shutting down".into()),
+    ]
+}
+
+/// Values of one member slot, in the order of [`paths::MEMBER_FIELDS`].
+pub fn member_values(m: &Shunt) -> Vec<(String, Value)> {
+    let state = match (m.presence, m.circuit) {
+        (Presence::Online, Circuit::Out) => "online, out of the circuit (carries no current)",
+        (Presence::Online, _) => "online",
+        (Presence::Held, _) => "offline (values held)",
+        (Presence::Lost, _) if m.missing() => "missing since the start (remembered)",
+        (Presence::Lost, _) => "lost",
+    };
+    let values = [
+        Value::from(m.service.as_str()),
+        Value::from(m.serial.as_str()),
+        Value::Uint(m.instance),
+        Value::from(m.name()),
+        Value::from(m.capacity.map(|c| round_to(c, 0.1))),
+        Value::from(m.capacity_source.describe()),
+        Value::from(state),
+    ];
+    paths::MEMBER_FIELDS.iter().zip(values).map(|((f, _), v)| (paths::member(m.slot, f), v)).collect()
+}

@@ -1,0 +1,140 @@
+//! Where values cross the wire: zvariant to [`Value`] and back, strictly, and the one decoder
+//! of the `a{sa{sv}}` dictionaries that `GetItems` and `ItemsChanged` carry.
+//!
+//! Decoding is strict because the values come from other processes: non-empty arrays,
+//! dictionaries, structures and non-finite doubles are [`Malformed`], never guessed at.
+
+use std::collections::HashMap;
+
+use zbus::zvariant::{self, Array, OwnedValue, Signature};
+
+use crate::value::{Decoded, Malformed, Value};
+
+/// Variants nested deeper than this are refused (a hostile peer could nest thousands).
+const MAX_NESTING: usize = 4;
+
+/// `a{sa{sv}}`: path → {"Value", "Text", ...}, as `GetItems` answers and `ItemsChanged` sends.
+pub type ItemsDict = HashMap<String, HashMap<String, OwnedValue>>;
+
+/// One item's `Value` from its `{"Value": v, "Text": t}` entry.
+pub fn entry_value(entry: &HashMap<String, OwnedValue>) -> Decoded {
+    match entry.get("Value") {
+        Some(v) => decode(v),
+        None => Err(Malformed("no 'Value' key".into())),
+    }
+}
+
+/// One item's `Text` (empty when missing or not a string).
+pub fn entry_text(entry: &HashMap<String, OwnedValue>) -> String {
+    entry.get("Text").and_then(|t| decode(t).ok()).and_then(|t| t.as_str().map(str::to_owned)).unwrap_or_default()
+}
+
+/// Every item of an `a{sa{sv}}` body, decoded (a malformed value is passed on as `Err`).
+pub fn items(dict: ItemsDict) -> Vec<(String, Decoded)> {
+    dict.into_iter().map(|(p, d)| (p, entry_value(&d))).collect()
+}
+
+/// Encodes one item for `GetItems` / `ItemsChanged`.
+pub fn entry(value: &Value, text: &str) -> HashMap<String, OwnedValue> {
+    HashMap::from([("Value".to_owned(), to_owned_variant(value)), ("Text".to_owned(), to_owned_variant(&Value::Text(text.to_owned())))])
+}
+
+/// Decodes a received variant.
+pub fn decode(v: &zvariant::Value<'_>) -> Decoded {
+    decode_nested(v, 0)
+}
+
+fn decode_nested(v: &zvariant::Value<'_>, depth: usize) -> Decoded {
+    use zvariant::Value as Z;
+    Ok(match v {
+        Z::Value(inner) if depth < MAX_NESTING => return decode_nested(inner, depth + 1),
+        Z::Value(_) => return Err(Malformed("variant nested too deeply".into())),
+        Z::Array(a) if a.is_empty() => Value::Invalid,
+        Z::Array(a) => return Err(Malformed(format!("array of {} elements", a.len()))),
+        Z::Bool(b) => Value::Uint(u32::from(*b)),
+        Z::U8(n) => Value::Uint(u32::from(*n)),
+        Z::U16(n) => Value::Uint(u32::from(*n)),
+        Z::U32(n) => Value::Uint(*n),
+        Z::U64(n) => match u32::try_from(*n) {
+            Ok(n) => Value::Uint(n),
+            Err(_) => Value::Int(i64::try_from(*n).map_err(|_| Malformed("u64 out of range".into()))?),
+        },
+        Z::I16(n) => Value::Int(i64::from(*n)),
+        Z::I32(n) => Value::Int(i64::from(*n)),
+        Z::I64(n) => Value::Int(*n),
+        Z::F64(d) if d.is_finite() => Value::Double(*d),
+        Z::F64(d) => return Err(Malformed(format!("non-finite double {d}"))),
+        Z::Str(s) => Value::Text(s.as_str().to_owned()),
+        other => {
+            return Err(Malformed(format!("unexpected type '{}'", other.value_signature())));
+        }
+    })
+}
+
+/// Encodes the value for the wire, as velib does (invalid = empty `ai`).
+pub fn to_variant(value: &Value) -> zvariant::Value<'static> {
+    match value {
+        Value::Invalid => zvariant::Value::Array(Array::new(&Signature::I32)),
+        Value::Int(i) => match i32::try_from(*i) {
+            Ok(i) => zvariant::Value::I32(i),
+            Err(_) => zvariant::Value::I64(*i),
+        },
+        Value::Uint(u) => zvariant::Value::U32(*u),
+        Value::Double(d) => zvariant::Value::F64(*d),
+        Value::Text(s) => zvariant::Value::from(s.clone()),
+    }
+}
+
+pub fn to_owned_variant(value: &Value) -> OwnedValue {
+    // Only file descriptors make this conversion fail, and a Value never holds one.
+    OwnedValue::try_from(to_variant(value)).unwrap_or_else(|_| OwnedValue::from(0u32))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use zbus::zvariant::Value as Z;
+
+    #[test]
+    fn decodes_what_venus_sends() {
+        let cases: Vec<(Z<'static>, Result<Value, ()>)> = vec![
+            (Z::F64(13.46), Ok(Value::Double(13.46))),
+            (Z::U32(290), Ok(Value::Uint(290))),
+            (Z::I32(-3), Ok(Value::Int(-3))),
+            (Z::I64(1 << 40), Ok(Value::Int(1 << 40))),
+            (Z::U8(2), Ok(Value::Uint(2))),
+            (Z::Bool(true), Ok(Value::Uint(1))),
+            (Z::from("SmartShunt 500A/50mV"), Ok(Value::Text("SmartShunt 500A/50mV".into()))),
+            (Z::Array(Array::new(&Signature::I32)), Ok(Value::Invalid)),
+            (Z::Array(Array::new(&Signature::Variant)), Ok(Value::Invalid)),
+            (Z::Value(Box::new(Z::F64(1.5))), Ok(Value::Double(1.5))),
+            (Z::F64(f64::NAN), Err(())),
+            (Z::F64(f64::INFINITY), Err(())),
+            (Z::F64(f64::NEG_INFINITY), Err(())),
+            (Z::Array(Array::from(vec![1.0f64; 1000])), Err(())),
+        ];
+        for (input, want) in cases {
+            let got = decode(&input).map_err(|_| ());
+            assert_eq!(got, want, "decoding {input:?}");
+        }
+    }
+
+    #[test]
+    fn refuses_deep_nesting() {
+        let mut v = Z::F64(1.0);
+        for _ in 0..10 {
+            v = Z::Value(Box::new(v));
+        }
+        assert!(decode(&v).is_err());
+    }
+
+    #[test]
+    fn encodes_invalid_as_empty_int_array() {
+        let v = to_variant(&Value::Invalid);
+        assert_eq!(v.value_signature().to_string(), "ai");
+        assert_eq!(decode(&v), Ok(Value::Invalid));
+        for v in [Value::Double(1.25), Value::Uint(7), Value::Int(-7), Value::Int(1 << 40), Value::Text("x".into())] {
+            assert_eq!(decode(&to_variant(&v)), Ok(v.clone()));
+        }
+    }
+}
