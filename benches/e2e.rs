@@ -140,8 +140,7 @@ async fn measure(n: usize) -> Row {
     }
     let idle_cpu_ms_per_s = (cpu_ms(pid) - idle_cpu0) / IDLE.as_secs_f64();
     let peak_rss_mb = status_kb(pid, "VmHWM") / 1024.0;
-    let _ = daemon.kill();
-    let _ = daemon.wait();
+    daemon.kill();
     Row {
         n,
         sent,

@@ -75,9 +75,8 @@ fn main() {
             last.1 as i64 - first.1 as i64,
             status_kb(pid, "VmHWM")
         );
-        let alive = daemon.try_wait().ok().flatten().is_none();
+        let alive = daemon.inner().try_wait().ok().flatten().is_none();
         println!("daemon still running: {alive}");
-        let _ = daemon.kill();
-        let _ = daemon.wait();
+        daemon.kill();
     });
 }

@@ -3,7 +3,9 @@
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, ChildStdout, Command, Stdio};
+use std::process::{ChildStdout, Command, Stdio};
+
+use aggregate_shunts::tools::child::Guard;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aggregate_shunts::tools::sim::{Battery, ShuntSpec, SimShunt};
@@ -64,7 +66,7 @@ pub fn machine() -> String {
     format!("{cpu}, {cores} cores, {}", std::env::consts::ARCH)
 }
 
-pub fn spawn_daemon(address: &str, dir: &std::path::Path, config: &str) -> Child {
+pub fn spawn_daemon(address: &str, dir: &std::path::Path, config: &str) -> Guard {
     let cfg = dir.join("bench.ini");
     std::fs::write(&cfg, format!("[DEFAULT]\nLOGGING = WARNING\nLOG_PERIOD = 0\n{config}")).expect("config");
     Command::new(DAEMON)
@@ -74,12 +76,13 @@ pub fn spawn_daemon(address: &str, dir: &std::path::Path, config: &str) -> Child
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()
+        .map(Guard::new)
         .expect("start the daemon")
 }
 
 /// The simulator child: this same bench binary, re-executed with `--sim`.
 pub struct SimChild {
-    pub child: Child,
+    pub child: Guard,
     lines: std::sync::mpsc::Receiver<String>,
 }
 
@@ -105,7 +108,7 @@ impl SimChild {
                 }
             }
         });
-        SimChild { child, lines }
+        SimChild { child: Guard::new(child), lines }
     }
 
     /// Waits for a line starting with `prefix`; returns the rest.
@@ -123,16 +126,9 @@ impl SimChild {
 
     /// Tells the child to go on to its next phase.
     pub fn go(&mut self) {
-        if let Some(stdin) = self.child.stdin.as_mut() {
+        if let Some(stdin) = self.child.inner().stdin.as_mut() {
             let _ = writeln!(stdin, "go");
         }
-    }
-}
-
-impl Drop for SimChild {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

@@ -5,7 +5,6 @@
 use std::cell::Cell;
 use std::time::{Duration, Instant};
 
-use aggregate_shunts::publish::SERVICE_NAME;
 use aggregate_shunts::status::Items;
 use aggregate_shunts::tools::sim::{ShuntSpec, SimShunt};
 use aggregate_shunts::value::Value;
@@ -119,14 +118,13 @@ fn every_hazard_on_the_bus() {
         wait(&rig, &[&b1, &b2], "both back", limits(300.0, 600.0)).await;
 
         // A stop leaves charging stopped behind.
-        let owner = zbus::fdo::DBusProxy::new(&rig.client).await.unwrap().get_name_owner(SERVICE_NAME.try_into().unwrap()).await.unwrap();
+        let owner = rig.owner().await;
         let rule = MatchRule::builder().msg_type(Type::Signal).sender(owner.as_str()).unwrap().member("ItemsChanged").unwrap().build();
         let mut changes = MessageStream::for_match_rule(rule, &rig.client, Some(64)).await.unwrap();
         assert_eq!(d.stop().await, Some(0));
         let mut saw = false;
-        while let Some(Some(Ok(m))) = smol::future::block_on(smol::future::poll_once(changes.next())) {
-            let body: std::collections::HashMap<String, std::collections::HashMap<String, zbus::zvariant::OwnedValue>> =
-                m.body().deserialize().unwrap();
+        for m in received(&mut changes) {
+            let body: WireItems = m.body().deserialize().unwrap();
             if let Some(e) = body.get("/Info/MaxChargeCurrent") {
                 saw |= wire::decode(&e["Value"]).unwrap() == Value::Double(0.0);
             }
@@ -141,8 +139,7 @@ fn every_hazard_on_the_bus() {
 fn frozen_members_stop_charging_first_and_discharging_after_the_grace() {
     run(async {
         let mut rig = Rig::with_settings("bms-frozen").await;
-        let b1 = rig.shunt_process(&["ttyS5:279:200:-5"]).await;
-        let b2 = rig.shunt_process(&["ttyS6:280:200:-5"]).await;
+        let [b1, b2] = rig.shunt_processes(["ttyS5:279:200:-5", "ttyS6:280:200:-5"]).await;
         let _d = rig.bms_daemon("STALE_TIMEOUT = 2\nOFFLINE_GRACE = 3\nBMS_HOLD_TIME = 0\nBMS_RAMP_TIME = 0\n");
         wait(&rig, &[], "full limits", limits(300.0, 600.0)).await;
 

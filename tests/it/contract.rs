@@ -1,8 +1,6 @@
 //! The `com.victronenergy.BusItem` contract of the published service, checked from a client on
 //! a private bus (shared/docs/venus-platform.md §1).
 
-use std::collections::HashMap;
-
 use aggregate_shunts::publish::SERVICE_NAME;
 use aggregate_shunts::value::Value;
 use aggregate_shunts::venus::wire;
@@ -59,9 +57,7 @@ fn device_instance_is_in_the_very_first_get_items() {
 fn leaves_nodes_and_root_answer_like_velib() {
     run(async {
         let mut rig = Rig::new("contract").await;
-        let _a = rig.shunt("ttyS5", 279, Some(100), &battery(100.0, 50.0, -2.0)).await;
-        let _d = rig.daemon("DEVICE_NAME = \"House\"\n");
-        let items = rig.until(10 * SEC, "the member", |i| close(num(i, "/Dc/0/Current"), -2.0, 0.05)).await;
+        let ([_a], _d, items) = rig.bank([plain()], "DEVICE_NAME = \"House\"\n").await;
 
         // Types as a real SmartShunt uses them; invalid is an empty array.
         let r = &rig;
@@ -131,41 +127,30 @@ fn leaves_nodes_and_root_answer_like_velib() {
 fn one_items_changed_per_pass_with_only_what_changed() {
     run(async {
         let mut rig = Rig::new("signals").await;
-        let a = rig.shunt("ttyS5", 279, Some(100), &battery(100.0, 50.0, -2.0)).await;
-        let _d = rig.daemon("");
-        rig.until(10 * SEC, "the member", |i| close(num(i, "/Dc/0/Current"), -2.0, 0.05)).await;
-        let owner = zbus::fdo::DBusProxy::new(&rig.client).await.unwrap().get_name_owner(SERVICE_NAME.try_into().unwrap()).await.unwrap();
+        let ([a], _d, _) = rig.bank([plain()], "").await;
+        let owner = rig.owner().await;
         let rule = MatchRule::builder().msg_type(Type::Signal).sender(owner.as_str()).unwrap().build();
         let mut signals = MessageStream::for_match_rule(rule, &rig.client, Some(1024)).await.unwrap();
         smol::Timer::after(SEC / 2).await;
-        let drain = |s: &mut MessageStream| {
-            let mut got = Vec::new();
-            while let Some(Some(Ok(m))) = smol::future::block_on(smol::future::poll_once(s.next())) {
-                got.push(m);
-            }
-            got
-        };
-        drain(&mut signals);
+        received(&mut signals);
 
         // Noise below the published resolution: nothing at all.
         a.set([("/Dc/0/Current", Value::Double(-2.004))]).await.unwrap();
         smol::Timer::after(SEC * 3 / 2).await;
-        let noise = drain(&mut signals);
-        let noisy: Vec<Vec<String>> = noise
-            .iter()
-            .map(|m| m.body().deserialize::<HashMap<String, HashMap<String, OwnedValue>>>().map(|b| b.into_keys().collect()).unwrap_or_default())
-            .collect();
+        let noise = received(&mut signals);
+        let noisy: Vec<Vec<String>> =
+            noise.iter().map(|m| m.body().deserialize::<WireItems>().map(|b| b.into_keys().collect()).unwrap_or_default()).collect();
         assert!(noise.is_empty(), "noise emitted {} signal(s): {noisy:?}", noise.len());
 
         // A real change: one ItemsChanged, holding the changed paths only.
         a.set([("/Dc/0/Current", Value::Double(-4.0)), ("/Dc/0/Power", Value::Double(-52.0))]).await.unwrap();
         smol::Timer::after(SEC).await;
-        let got = drain(&mut signals);
+        let got = received(&mut signals);
         assert_eq!(got.len(), 1, "expected one signal, got {:?}", got.iter().map(|m| m.header().member().map(|m| m.to_string())).collect::<Vec<_>>());
         let msg = &got[0];
         assert_eq!(msg.header().member().unwrap().as_str(), "ItemsChanged");
         assert_eq!(msg.header().path().unwrap().as_str(), "/");
-        let body: HashMap<String, HashMap<String, OwnedValue>> = msg.body().deserialize().unwrap();
+        let body: WireItems = msg.body().deserialize().unwrap();
         let mut paths: Vec<&str> = body.keys().map(String::as_str).collect();
         paths.sort();
         assert!(paths.contains(&"/Dc/0/Current") && paths.contains(&"/Dc/0/Power"), "{paths:?}");

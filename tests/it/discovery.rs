@@ -85,9 +85,7 @@ fn exclusion_by_name_instance_and_port() {
 fn bad_member_values_are_ignored_and_logged_once() {
     run(async {
         let mut rig = Rig::new("badvalues").await;
-        let a = rig.shunt("ttyS5", 279, Some(100), &battery(100.0, 50.0, -2.0)).await;
-        let d = rig.daemon("");
-        rig.until(10 * SEC, "the member", |i| close(num(i, "/Dc/0/Current"), -2.0, 0.05)).await;
+        let ([a], d, _) = rig.bank([plain()], "").await;
         for _ in 0..3 {
             a.set([("/Dc/0/Current", Value::Text("lots".into()))]).await.unwrap();
             a.set([("/Dc/0/Current", Value::Double(-2.0))]).await.unwrap();
@@ -117,7 +115,7 @@ fn frozen_and_disconnected_members_go_offline() {
         let mut rig = Rig::new("stale").await;
         // a runs in a process of its own, so it can freeze as a hung driver does (SIGSTOP);
         // a member that is only quiet stays online (membership.rs).
-        let a = rig.shunt_process(&["ttyS5:279:100:-2"]).await;
+        let [a] = rig.shunt_processes(["ttyS5:279:100:-2"]).await;
         let b = rig.shunt("ttyS6", 280, Some(100), &battery(100.0, 50.0, -4.0)).await;
         let _d = rig.daemon("STALE_TIMEOUT = 2\nOFFLINE_GRACE = 2\n");
         rig.until(10 * SEC, "the members", |i| close(num(i, "/Dc/0/Current"), -6.0, 0.05)).await;

@@ -9,7 +9,6 @@ use aggregate_shunts::tools::sim::{self, SettingsMode, ShuntSpec};
 use aggregate_shunts::value::Value;
 use aggregate_shunts::venus::wire;
 use zbus::interface;
-use zbus::zvariant::OwnedValue;
 
 use crate::harness::*;
 
@@ -17,10 +16,7 @@ use crate::harness::*;
 fn a_member_vanishing_mid_burst() {
     run(async {
         let mut rig = Rig::new("midburst").await;
-        let a = rig.shunt("ttyS5", 279, Some(100), &battery(100.0, 50.0, -2.0)).await;
-        let _b = rig.shunt("ttyS6", 280, Some(100), &battery(100.0, 50.0, -4.0)).await;
-        let d = rig.daemon("");
-        rig.until(10 * SEC, "members", |i| close(num(i, "/Dc/0/Current"), -6.0, 0.05)).await;
+        let ([a, _b], d, _) = rig.bank([plain(), (ShuntSpec::new("ttyS6", 280, Some(100)), battery(100.0, 50.0, -4.0))], "").await;
         for k in 0..300 {
             a.set([("/Dc/0/Current", Value::Double(-2.0 - f64::from(k % 7)))]).await.unwrap();
         }
@@ -39,9 +35,7 @@ fn a_member_returning_under_a_new_device_instance() {
         // instance is the same battery renumbered (with a serial, the serial decides; see
         // membership.rs).
         let no_serial = |instance| ShuntSpec { serial: String::new(), ..ShuntSpec::new("ttyS5", instance, Some(100)) };
-        let a = rig.shunt_spec(no_serial(279), &battery(100.0, 50.0, -2.0)).await;
-        let d = rig.daemon("");
-        rig.until(10 * SEC, "the member", |i| close(num(i, "/Dc/0/Current"), -2.0, 0.05)).await;
+        let ([a], d, _) = rig.bank([(no_serial(279), battery(100.0, 50.0, -2.0))], "").await;
         a.stop().await.unwrap();
         let _a2 = rig.shunt_spec(no_serial(300), &battery(100.0, 50.0, -3.0)).await;
         let items = rig
@@ -61,7 +55,7 @@ struct SlowRoot;
 
 #[interface(name = "com.victronenergy.BusItem")]
 impl SlowRoot {
-    async fn get_items(&self) -> HashMap<String, HashMap<String, OwnedValue>> {
+    async fn get_items(&self) -> WireItems {
         smol::Timer::after(10 * SEC).await;
         let item = |v: Value| {
             HashMap::from([("Value".to_owned(), wire::to_owned_variant(&v)), ("Text".to_owned(), wire::to_owned_variant(&Value::from("")))])
@@ -101,9 +95,7 @@ fn a_member_answering_get_items_after_ten_seconds() {
 fn a_flood_of_a_thousand_changes_a_second() {
     run(async {
         let mut rig = Rig::new("flood").await;
-        let a = rig.shunt("ttyS5", 279, Some(100), &battery(100.0, 50.0, -2.0)).await;
-        let d = rig.daemon("");
-        rig.until(10 * SEC, "the member", |i| close(num(i, "/Dc/0/Current"), -2.0, 0.05)).await;
+        let ([a], d, _) = rig.bank([plain()], "").await;
         let flood = async {
             let start = Instant::now();
             let mut next = start;
@@ -155,9 +147,7 @@ fn localsettings_slow_or_failing() {
 fn a_second_daemon_exits_with_a_clear_message() {
     run(async {
         let mut rig = Rig::new("second").await;
-        let _a = rig.shunt("ttyS5", 279, Some(100), &battery(100.0, 50.0, -2.0)).await;
-        let _first = rig.daemon("");
-        rig.until(10 * SEC, "the first daemon", |i| close(num(i, "/Dc/0/Current"), -2.0, 0.05)).await;
+        let ([_a], _first, _) = rig.bank([plain()], "").await;
         let mut second = rig.daemon("");
         assert_eq!(second.wait(15 * SEC).await, Some(2), "{}", second.log_text());
         assert!(second.log_text().contains("already owned by another process"), "{}", second.log_text());
@@ -170,9 +160,7 @@ fn a_second_daemon_exits_with_a_clear_message() {
 fn the_bus_going_away_ends_the_daemon_quickly() {
     run(async {
         let mut rig = Rig::new("busgone").await;
-        let _a = rig.shunt("ttyS5", 279, Some(100), &battery(100.0, 50.0, -2.0)).await;
-        let mut d = rig.daemon("");
-        rig.until(10 * SEC, "the daemon", |i| close(num(i, "/Dc/0/Current"), -2.0, 0.05)).await;
+        let ([_a], mut d, _) = rig.bank([plain()], "").await;
         let t = Instant::now();
         rig.bus.kill();
         let code = d.wait(5 * SEC).await;

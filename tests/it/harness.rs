@@ -5,15 +5,17 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use aggregate_shunts::publish::SERVICE_NAME;
 use aggregate_shunts::status::{Items, get_items};
+use aggregate_shunts::tools::child::Guard;
 use aggregate_shunts::tools::privbus::PrivateBus;
 use aggregate_shunts::tools::sim::{self, FakeSettings, SettingsMode, ShuntSpec};
 use aggregate_shunts::value::Value;
 use aggregate_shunts::venus::wire;
+use smol::stream::StreamExt;
 use zbus::zvariant::OwnedValue;
 use zbus::{Connection, MatchRule, MessageStream, message::Type};
 
@@ -25,7 +27,7 @@ pub const SEC: Duration = Duration::from_secs(1);
 const BMS: &str = "DEVICE_MODE = virtual-bms\nMAX_CHARGE_VOLTAGE = 14.2\nMAX_CHARGE_CURRENT = 300\nMAX_DISCHARGE_CURRENT = 600\n";
 
 pub struct Daemon {
-    child: Child,
+    child: Guard,
     pub log: PathBuf,
 }
 
@@ -34,49 +36,27 @@ impl Daemon {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
-    /// Stops it with SIGTERM and returns its exit code.
+    /// Stops it with SIGTERM and returns its exit code. A virtual BMS keeps its name for a
+    /// few seconds after CCL 0, so DVCC passes the stop on: this waits up to 15 s.
     pub async fn stop(&mut self) -> Option<i32> {
-        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
-        self.wait(Duration::from_secs(5)).await
+        assert!(self.child.signal("TERM"), "kill -TERM");
+        self.wait(Duration::from_secs(15)).await
     }
 
     /// Waits for the process to exit; the simulated devices in this process keep being served.
     pub async fn wait(&mut self, limit: Duration) -> Option<i32> {
-        let deadline = Instant::now() + limit;
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return status.code();
-            }
-            smol::Timer::after(Duration::from_millis(20)).await;
-        }
-        None
+        self.child.wait(limit).await.and_then(|s| s.code())
     }
 }
 
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A simulator process (see [`Rig::shunt_process`]).
+/// A simulator process (see [`Rig::shunt_processes`]); killed when dropped.
 pub struct SimProcess {
-    child: Child,
+    child: Guard,
 }
 
 impl SimProcess {
     pub fn signal(&self, sig: &str) {
-        let ok = Command::new("kill").args([&format!("-{sig}"), &self.child.id().to_string()]).status().is_ok_and(|s| s.success());
-        assert!(ok, "kill -{sig}");
-    }
-}
-
-impl Drop for SimProcess {
-    fn drop(&mut self) {
-        let _ = Command::new("kill").args(["-CONT", &self.child.id().to_string()]).status();
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        assert!(self.child.signal(sig), "kill -{sig}");
     }
 }
 
@@ -130,7 +110,7 @@ impl Rig {
             .stderr(err)
             .spawn()
             .expect("start the daemon");
-        Daemon { child, log }
+        Daemon { child: Guard::new(child), log }
     }
 
     /// Starts the daemon in virtual-BMS mode (CVL 14.2 V, CCL 300 A, DCL 600 A) plus `extra`.
@@ -142,35 +122,67 @@ impl Rig {
         sim::SimShunt::start(&self.bus.address, sim::ShuntSpec::new(port, instance, capacity), Some(battery)).await.expect("start a simulated shunt")
     }
 
-    /// Simulated shunts in a process of their own (`simulate`), so a test can freeze them with
-    /// SIGSTOP as a hung driver would be. Each ticks its time-since-full-charge every second.
-    pub async fn shunt_process(&self, shunts: &[&str]) -> SimProcess {
-        let mut cmd = Command::new(BIN);
-        cmd.arg("simulate");
-        for s in shunts {
-            cmd.args(["--shunt", s]);
-        }
-        let child = cmd
-            .env("DBUS_SYSTEM_BUS_ADDRESS", &self.bus.address)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start the simulator");
-        let names: Vec<String> = shunts.iter().map(|s| format!("com.victronenergy.battery.{}", s.split(':').next().unwrap_or_default())).collect();
+    /// Simulated shunts (`port:instance:capacity:current`), each in a process of its own
+    /// (`simulate`), so a test can freeze one with SIGSTOP as a hung driver would be. Each ticks
+    /// its time-since-full-charge every second. Returns once each has taken its bus name.
+    pub async fn shunt_processes<const N: usize>(&self, shunts: [&str; N]) -> [SimProcess; N] {
         let dbus = zbus::fdo::DBusProxy::new(&self.client).await.expect("bus proxy");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        for n in &names {
-            while !dbus.name_has_owner(n.as_str().try_into().expect("a bus name")).await.unwrap_or(false) {
-                assert!(Instant::now() < deadline, "the simulator did not take {n}");
+        let mut started = Vec::with_capacity(N);
+        for s in shunts {
+            let child = Command::new(BIN)
+                .args(["simulate", "--shunt", s])
+                .env("DBUS_SYSTEM_BUS_ADDRESS", &self.bus.address)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("start the simulator");
+            started.push(SimProcess { child: Guard::new(child) });
+            let name = format!("com.victronenergy.battery.{}", s.split(':').next().unwrap_or_default());
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while !dbus.name_has_owner(name.as_str().try_into().expect("a bus name")).await.unwrap_or(false) {
+                assert!(Instant::now() < deadline, "the simulator did not take {name}");
                 smol::Timer::after(Duration::from_millis(20)).await;
             }
         }
-        SimProcess { child }
+        let Ok(started) = started.try_into() else { unreachable!("N simulators started") };
+        started
     }
 
     pub async fn shunt_spec(&self, spec: sim::ShuntSpec, battery: &sim::Battery) -> sim::SimShunt {
         sim::SimShunt::start(&self.bus.address, spec, Some(battery)).await.expect("start a simulated shunt")
+    }
+
+    /// The opening of most tests: puts `members` on the bus (in order), starts the daemon with
+    /// `config` and waits, 10 s at most, until the aggregate shows all of them online and their
+    /// currents summed. Returns their shunts, the daemon and those items. Bind the daemon to a
+    /// name (`_d`, never `_`): dropping it stops it.
+    pub async fn bank<const N: usize>(&mut self, members: [Member; N], config: &str) -> ([sim::SimShunt; N], Daemon, Items) {
+        self.start_bank(members, config.to_owned(), false).await
+    }
+
+    /// [`Rig::bank`] in virtual-BMS mode ([`Rig::bms_daemon`] with `extra`); it also waits for
+    /// the full configured limits (CCL 300 A, DCL 600 A).
+    pub async fn bms_bank<const N: usize>(&mut self, members: [Member; N], extra: &str) -> ([sim::SimShunt; N], Daemon, Items) {
+        self.start_bank(members, format!("{BMS}{extra}"), true).await
+    }
+
+    async fn start_bank<const N: usize>(&mut self, members: [Member; N], config: String, bms: bool) -> ([sim::SimShunt; N], Daemon, Items) {
+        let total: f64 = members.iter().map(|(_, b)| b.current).sum();
+        let mut shunts = Vec::with_capacity(N);
+        for (spec, battery) in members {
+            shunts.push(self.shunt_spec(spec, &battery).await);
+        }
+        let daemon = self.daemon(&config);
+        let online = Value::Uint(u32::try_from(N).expect("a small bank"));
+        let what = format!("{N} member(s) online carrying {total} A{}", if bms { " and full limits" } else { "" });
+        let items = self
+            .until(10 * SEC, &what, |i| {
+                val(i, "/System/NrOfModulesOnline") == online && close(num(i, "/Dc/0/Current"), total, 0.05) && (!bms || limits(300.0, 600.0)(i))
+            })
+            .await;
+        let Ok(shunts) = shunts.try_into() else { unreachable!("N shunts started") };
+        (shunts, daemon, items)
     }
 
     /// NameOwnerChanged for the aggregate's name: subscribe before starting the daemon, and
@@ -178,6 +190,11 @@ impl Rig {
     pub async fn owner_changes(&self) -> MessageStream {
         let rule = MatchRule::builder().msg_type(Type::Signal).member("NameOwnerChanged").unwrap().arg(0, SERVICE_NAME).unwrap().build();
         MessageStream::for_match_rule(rule, &self.client, None).await.unwrap()
+    }
+
+    /// The aggregate's unique name on the bus (to match the signals it sends).
+    pub async fn owner(&self) -> zbus::names::OwnedUniqueName {
+        zbus::fdo::DBusProxy::new(&self.client).await.unwrap().get_name_owner(SERVICE_NAME.try_into().unwrap()).await.unwrap()
     }
 
     pub async fn items(&self) -> Result<Items, String> {
@@ -199,6 +216,20 @@ impl Rig {
             smol::Timer::after(Duration::from_millis(25)).await;
         }
         panic!("timed out waiting for {what}; last items: {:?}", last.map(|i| sorted(&i)));
+    }
+
+    /// Waits until `check` holds for the stand-in localsettings' value at `path`; panics with
+    /// that value after `limit`.
+    pub async fn until_setting(&self, limit: Duration, path: &str, what: &str, check: impl Fn(Option<&Value>) -> bool) {
+        let deadline = Instant::now() + limit;
+        loop {
+            let value = self.settings().value(path).await;
+            if check(value.as_ref()) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "timed out waiting for {what}; {path} = {value:?}");
+            smol::Timer::after(SEC / 20).await;
+        }
     }
 
     /// Calls a BusItem method on one of the aggregate's paths.
@@ -246,6 +277,27 @@ pub fn run<F: Future<Output = ()>>(f: F) {
 /// Decodes a node's `a{sv}` reply body; panics if it is not one.
 pub fn dict(msg: &zbus::Message) -> HashMap<String, OwnedValue> {
     HashMap::try_from(msg.body().deserialize::<OwnedValue>().unwrap()).unwrap()
+}
+
+/// The messages `stream` has already received, without waiting for more.
+pub fn received(stream: &mut MessageStream) -> Vec<zbus::Message> {
+    let mut got = Vec::new();
+    while let Some(Some(Ok(m))) = smol::future::block_on(smol::future::poll_once(stream.next())) {
+        got.push(m);
+    }
+    got
+}
+
+/// Items as they travel on the bus (a GetItems reply, an ItemsChanged body): path → {"Value", "Text"}.
+pub type WireItems = HashMap<String, HashMap<String, OwnedValue>>;
+
+/// A member for [`Rig::bank`]: the shunt and the battery it measures.
+pub type Member = (ShuntSpec, sim::Battery);
+
+/// The member most tests need: a SmartShunt on ttyS5 (instance 279) with a 100 Ah capacity
+/// register, its battery half full and drawing 2 A.
+pub fn plain() -> Member {
+    (ShuntSpec::new("ttyS5", 279, Some(100)), battery(100.0, 50.0, -2.0))
 }
 
 pub fn battery(capacity: f64, soc: f64, current: f64) -> sim::Battery {

@@ -13,7 +13,6 @@ use aggregate_shunts::tools::sim::ShuntSpec;
 use aggregate_shunts::value::Value;
 use aggregate_shunts::venus::wire;
 use smol::stream::StreamExt;
-use zbus::zvariant::OwnedValue;
 use zbus::{MatchRule, MessageStream, message::Type};
 
 use crate::harness::*;
@@ -23,9 +22,16 @@ fn member(i: &Items, name: &str, field: &str) -> Value {
     (0..8).find(|n| text(i, &format!("/Members/{n}/Name")) == name).map_or(Value::Invalid, |n| val(i, &format!("/Members/{n}/{field}")))
 }
 
-/// The bank as the stand-in localsettings remembers it ("" if not at all).
-async fn remembered(rig: &Rig) -> String {
-    rig.settings().value(MEMBERS_SETTING).await.and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
+/// Battery `n` of a two-battery bank: ttyS5 and instance 279 for Battery 1, the next for
+/// Battery 2; 200 Ah, 70 % full, drawing 5 A.
+fn battery_n(n: u32) -> Member {
+    (spec(&format!("ttyS{}", 4 + n), 278 + n, &format!("Battery {n}")), battery(200.0, 70.0, -5.0))
+}
+
+/// Waits, 3 s at most, until `check` holds for the bank as the stand-in localsettings
+/// remembers it ("" if not at all).
+async fn until_remembered(rig: &Rig, what: &str, check: impl Fn(&str) -> bool) {
+    rig.until_setting(3 * SEC, MEMBERS_SETTING, what, |v| check(v.and_then(Value::as_str).unwrap_or_default())).await;
 }
 
 /// Counts liveness probes (`GetValue` on `/Connected`) per destination, through a bus monitor.
@@ -46,7 +52,7 @@ async fn probe_counter(rig: &Rig) -> (zbus::Connection, MessageStream) {
 }
 
 fn drain(stream: &mut MessageStream, counts: &mut HashMap<String, usize>) {
-    while let Some(Some(Ok(m))) = smol::future::block_on(smol::future::poll_once(stream.next())) {
+    for m in received(stream) {
         if let Some(d) = m.header().destination() {
             *counts.entry(d.to_string()).or_default() += 1;
         }
@@ -57,11 +63,9 @@ fn drain(stream: &mut MessageStream, counts: &mut HashMap<String, usize>) {
 fn quiet_members_stay_online_and_cost_one_probe_per_stale_timeout() {
     run(async {
         let mut rig = Rig::with_settings("quiet").await;
-        let _a = rig.shunt_spec(spec("ttyS5", 279, "Battery 1"), &battery(200.0, 70.0, -5.0)).await;
-        let _b = rig.shunt_spec(spec("ttyS6", 280, "Battery 2"), &battery(200.0, 70.0, -5.0)).await;
         let (_mon, mut probes) = probe_counter(&rig).await;
-        let _d = rig.bms_daemon("BMS_HOLD_TIME = 0\nBMS_RAMP_TIME = 0\nSTALE_TIMEOUT = 2\nOFFLINE_GRACE = 2\n");
-        rig.until(10 * SEC, "full limits", limits(300.0, 600.0)).await;
+        let ([_a, _b], _d, _) =
+            rig.bms_bank([battery_n(1), battery_n(2)], "BMS_HOLD_TIME = 0\nBMS_RAMP_TIME = 0\nSTALE_TIMEOUT = 2\nOFFLINE_GRACE = 2\n").await;
         // Nothing is sent for 20 × STALE_TIMEOUT: both stay online, values valid, full limits.
         let start = Instant::now();
         let mut counts = HashMap::new();
@@ -87,8 +91,7 @@ fn quiet_members_stay_online_and_cost_one_probe_per_stale_timeout() {
 fn a_frozen_member_goes_offline_and_comes_back() {
     run(async {
         let mut rig = Rig::new("frozen").await;
-        let a = rig.shunt_process(&["ttyS5:279:200:-2"]).await;
-        let b = rig.shunt_process(&["ttyS6:280:200:-4"]).await;
+        let [a, b] = rig.shunt_processes(["ttyS5:279:200:-2", "ttyS6:280:200:-4"]).await;
         let _d = rig.daemon("STALE_TIMEOUT = 2\nOFFLINE_GRACE = 60\n");
         rig.until(10 * SEC, "both members", |i| close(num(i, "/Dc/0/Current"), -6.0, 0.05)).await;
         b.signal("STOP");
@@ -138,8 +141,8 @@ impl Watch {
     /// The highest CCL and DCL published in ItemsChanged so far.
     fn highest(&mut self) -> (f64, f64) {
         let mut top = (0.0f64, 0.0f64);
-        while let Some(Some(Ok(m))) = smol::future::block_on(smol::future::poll_once(self.changes.next())) {
-            let Ok(body) = m.body().deserialize::<HashMap<String, HashMap<String, OwnedValue>>>() else {
+        for m in received(&mut self.changes) {
+            let Ok(body) = m.body().deserialize::<WireItems>() else {
                 continue;
             };
             let get = |p: &str| body.get(p).and_then(|e| wire::decode(&e["Value"]).ok()).and_then(|v| v.as_f64());
@@ -159,19 +162,9 @@ fn forget(rig: &Rig, target: &str) -> (bool, String) {
 fn the_bank_is_remembered_across_a_restart() {
     run(async {
         let mut rig = Rig::with_settings("remember").await;
-        let a = rig.shunt_spec(spec("ttyS5", 279, "Battery 1"), &battery(200.0, 70.0, -5.0)).await;
-        let b = rig.shunt_spec(spec("ttyS6", 280, "Battery 2"), &battery(200.0, 70.0, -5.0)).await;
         let cfg = "BMS_HOLD_TIME = 0\nBMS_RAMP_TIME = 3\nSTART_TIMEOUT = 2\n";
-        let mut d = rig.bms_daemon(cfg);
-        rig.until(10 * SEC, "full limits", limits(300.0, 600.0)).await;
-        let deadline = Instant::now() + 3 * SEC;
-        while !(remembered(&rig).await.contains("HQSIM00279")
-            && remembered(&rig).await.contains("HQSIM00280")
-            && remembered(&rig).await.contains("capacity=200"))
-        {
-            assert!(Instant::now() < deadline, "not remembered: {}", remembered(&rig).await);
-            smol::Timer::after(SEC / 20).await;
-        }
+        let ([a, b], mut d, _) = rig.bms_bank([battery_n(1), battery_n(2)], cfg).await;
+        until_remembered(&rig, "both remembered", |s| s.contains("HQSIM00279") && s.contains("HQSIM00280") && s.contains("capacity=200")).await;
         assert_eq!(d.stop().await, Some(0));
 
         // Battery 2 is gone while the daemon is down: from the first value on, half at most.
@@ -229,11 +222,7 @@ fn the_bank_is_remembered_across_a_restart() {
             aggregate_shunts::status::listed(i).len() == 1 && val(i, "/System/NrOfModulesOffline") == Value::Uint(0)
         })
         .await;
-        let deadline = Instant::now() + 3 * SEC;
-        while remembered(&rig).await.contains("HQSIM00280") {
-            assert!(Instant::now() < deadline, "still remembered: {}", remembered(&rig).await);
-            smol::Timer::after(SEC / 20).await;
-        }
+        until_remembered(&rig, "Battery 2 forgotten", |s| !s.contains("HQSIM00280")).await;
         drop(d2);
         let _d3 = rig.bms_daemon(cfg);
         let i = rig.until(10 * SEC, "full limits for the remaining member", limits(300.0, 600.0)).await;
@@ -253,15 +242,9 @@ fn excluding_a_remembered_member_forgets_it() {
             )
             .await
             .unwrap();
-        let _a = rig.shunt_spec(spec("ttyS5", 279, "Battery 1"), &battery(200.0, 70.0, -5.0)).await;
-        let d = rig.bms_daemon("BMS_HOLD_TIME = 0\nBMS_RAMP_TIME = 0\nEXCLUDE_SHUNTS = Old\nSTART_TIMEOUT = 2\n");
-        rig.until(10 * SEC, "full limits", limits(300.0, 600.0)).await;
+        let ([_a], d, _) = rig.bms_bank([battery_n(1)], "BMS_HOLD_TIME = 0\nBMS_RAMP_TIME = 0\nEXCLUDE_SHUNTS = Old\nSTART_TIMEOUT = 2\n").await;
         assert!(d.log_text().contains("excluded by EXCLUDE_SHUNTS item 'Old': forgotten"), "{}", d.log_text());
-        let deadline = Instant::now() + 3 * SEC;
-        while remembered(&rig).await.contains("HQOLD") {
-            assert!(Instant::now() < deadline, "the excluded member is still remembered");
-            smol::Timer::after(SEC / 20).await;
-        }
+        until_remembered(&rig, "the excluded member forgotten", |s| !s.contains("HQOLD")).await;
     });
 }
 
@@ -269,10 +252,8 @@ fn excluding_a_remembered_member_forgets_it() {
 fn a_battery_whose_protection_opened_leaves_the_limits() {
     run(async {
         let mut rig = Rig::with_settings("circuit").await;
-        let a = rig.shunt_spec(spec("ttyS5", 279, "Battery 1"), &battery(200.0, 60.0, 30.0)).await;
-        let b = rig.shunt_spec(spec("ttyS6", 280, "Battery 2"), &battery(200.0, 60.0, 30.0)).await;
-        let d = rig.bms_daemon("BMS_HOLD_TIME = 0\nOUT_OF_CIRCUIT_TIME = 3\nBMS_RAMP_TIME = 3\n");
-        rig.until(10 * SEC, "full limits, charging at 60 A", |i| limits(300.0, 600.0)(i) && close(num(i, "/Dc/0/Current"), 60.0, 0.05)).await;
+        let charging = [(spec("ttyS5", 279, "Battery 1"), battery(200.0, 60.0, 30.0)), (spec("ttyS6", 280, "Battery 2"), battery(200.0, 60.0, 30.0))];
+        let ([a, b], d, _) = rig.bms_bank(charging, "BMS_HOLD_TIME = 0\nOUT_OF_CIRCUIT_TIME = 3\nBMS_RAMP_TIME = 3\n").await;
         // Battery 2's own protection opens: 0 A, its voltage follows the bank; Battery 1 takes it all.
         let v = a.value("/Dc/0/Voltage").unwrap();
         b.set([("/Dc/0/Current", Value::Double(0.0)), ("/Dc/0/Voltage", v.clone())]).await.unwrap();
@@ -302,9 +283,7 @@ fn a_missing_or_corrupt_memory_never_stops_the_daemon() {
         // No localsettings: the daemon runs, says once that it cannot remember, and says so in
         // the charge limitation.
         let mut rig = Rig::new("nomemory").await;
-        let _a = rig.shunt_spec(spec("ttyS5", 279, "Battery 1"), &battery(200.0, 70.0, -5.0)).await;
-        let d = rig.bms_daemon("BMS_HOLD_TIME = 0\nBMS_RAMP_TIME = 0\n");
-        let i = rig.until(10 * SEC, "full limits", limits(300.0, 600.0)).await;
+        let ([_a], d, i) = rig.bms_bank([battery_n(1)], "BMS_HOLD_TIME = 0\nBMS_RAMP_TIME = 0\n").await;
         assert_eq!(text(&i, "/Info/ChargeLimitation"), "Configured limit 300 A; bank members not remembered (localsettings unavailable)");
         assert_eq!(d.log_text().matches("will not be remembered across a restart").count(), 1, "{}", d.log_text());
 
@@ -318,21 +297,11 @@ fn a_missing_or_corrupt_memory_never_stops_the_daemon() {
         let i = rig.until(10 * SEC, "half limits: Gone is remembered", limits(150.0, 300.0)).await;
         assert_eq!(val(&i, "/System/NrOfModulesOffline"), Value::Uint(1));
         assert_eq!(d.log_text().matches("ignoring part of the remembered bank").count(), 2, "{}", d.log_text());
-        let deadline = Instant::now() + 3 * SEC;
-        loop {
-            let s = remembered(&rig).await;
-            if s.contains("HQGONE") && s.contains("HQSIM00279") && !s.contains("%%%") {
-                break;
-            }
-            assert!(Instant::now() < deadline, "not rewritten: {s}");
-            smol::Timer::after(SEC / 20).await;
-        }
+        until_remembered(&rig, "the memory rewritten clean", |s| s.contains("HQGONE") && s.contains("HQSIM00279") && !s.contains("%%%")).await;
         // A value of another kind altogether is refused whole, with a warning.
         let mut rig = Rig::with_settings("garbage").await;
         rig.settings().preset(MEMBERS_SETTING, Value::from("<xml>not ours</xml>")).await.unwrap();
-        let _a = rig.shunt_spec(spec("ttyS5", 279, "Battery 1"), &battery(200.0, 70.0, -5.0)).await;
-        let d = rig.bms_daemon("BMS_HOLD_TIME = 0\nBMS_RAMP_TIME = 0\n");
-        rig.until(10 * SEC, "full limits", limits(300.0, 600.0)).await;
+        let ([_a], d, _) = rig.bms_bank([battery_n(1)], "BMS_HOLD_TIME = 0\nBMS_RAMP_TIME = 0\n").await;
         assert!(
             d.log_text().contains("ignoring part of the remembered bank in /Settings/Devices/aggregate_shunts/Members: unknown format"),
             "{}",

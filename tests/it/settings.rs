@@ -1,6 +1,7 @@
 //! Device instance and custom name through a stand-in localsettings, and the fallbacks when it
 //! is absent.
 
+use aggregate_shunts::tools::sim::ShuntSpec;
 use aggregate_shunts::value::Value;
 
 use crate::harness::*;
@@ -12,19 +13,13 @@ const CLASS: &str = "/Settings/Devices/aggregate_shunts/ClassAndVrmInstance";
 fn custom_name_and_instance_persist_in_localsettings() {
     run(async {
         let mut rig = Rig::with_settings("settings").await;
-        let _a = rig.shunt("ttyS5", 279, Some(100), &battery(100.0, 50.0, -2.0)).await;
-        let mut d = rig.daemon("DEVICE_INSTANCE = 42\nDEVICE_NAME = \"From config\"\n");
-        let items = rig.until(10 * SEC, "the member", |i| close(num(i, "/Dc/0/Current"), -2.0, 0.05)).await;
+        let ([_a], mut d, items) = rig.bank([plain()], "DEVICE_INSTANCE = 42\nDEVICE_NAME = \"From config\"\n").await;
         assert_eq!(val(&items, "/DeviceInstance"), Value::Uint(42));
         assert_eq!(rig.settings().value(CLASS).await, Some(Value::from("battery:42")));
         assert_eq!(val(&items, "/CustomName"), Value::from("From config"));
 
         assert_eq!(rig.set_value("/CustomName", Value::from("Port bank")).await, 0);
-        let deadline = std::time::Instant::now() + 2 * SEC;
-        while rig.settings().value(NAME).await != Some(Value::from("Port bank")) {
-            assert!(std::time::Instant::now() < deadline, "not persisted: {:?}", rig.settings().value(NAME).await);
-            smol::Timer::after(SEC / 20).await;
-        }
+        rig.until_setting(2 * SEC, NAME, "the name persisted", |v| v == Some(&Value::from("Port bank"))).await;
         assert_eq!(d.stop().await, Some(0));
 
         // A restart keeps the name set from the GUI, and the instance.
@@ -42,9 +37,7 @@ fn custom_name_and_instance_persist_in_localsettings() {
 fn without_localsettings_a_free_instance_is_used() {
     run(async {
         let mut rig = Rig::new("nosettings").await;
-        let _a = rig.shunt("ttyS5", 100, Some(100), &battery(100.0, 50.0, -2.0)).await;
-        let d = rig.daemon("");
-        let items = rig.until(10 * SEC, "the member", |i| close(num(i, "/Dc/0/Current"), -2.0, 0.05)).await;
+        let ([_a], d, items) = rig.bank([(ShuntSpec::new("ttyS5", 100, Some(100)), battery(100.0, 50.0, -2.0))], "").await;
         assert_eq!(val(&items, "/DeviceInstance"), Value::Uint(101), "100 is taken by the shunt");
         let log = d.log_text();
         assert!(log.contains("using free device instance 101"), "{log}");
