@@ -76,6 +76,20 @@ pub async fn render(conn: &Connection) -> Result<String, String> {
         );
         let _ = writeln!(out, "    charge:    {}", t(paths::CHARGE_LIMITATION));
         let _ = writeln!(out, "    discharge: {}", t(paths::DISCHARGE_LIMITATION));
+        let list = |p: &str| {
+            agg.get(p).and_then(|(v, _)| v.as_str()).filter(|s| !s.is_empty()).map(|s| s.split(" | ").map(str::to_owned).collect::<Vec<_>>())
+        };
+        let protections = list(paths::ACTIVE_PROTECTIONS).unwrap_or_else(|| vec!["none".into()]);
+        let _ = writeln!(out, "    active protections:");
+        for p in protections {
+            let _ = writeln!(out, "      - {p}");
+        }
+        if let Some(risks) = list(paths::ACCEPTED_RISKS) {
+            let _ = writeln!(out, "    accepted risks:");
+            for r in risks {
+                let _ = writeln!(out, "      ! {r}");
+            }
+        }
     }
     let mut slots: Vec<(usize, String)> = agg
         .iter()

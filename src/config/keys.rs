@@ -43,7 +43,7 @@ fn secs_text(d: Duration) -> String {
 
 /// Every key, in the order `describe()` prints them.
 #[rustfmt::skip]
-pub(super) const KEYS: [Key; 22] = [
+pub(super) const KEYS: [Key; 25] = [
     key("DEVICE_MODE", "monitor",
         |v, c| set(&mut c.mode, mode(v)),
         |c| mode_text(c.mode).into()),
@@ -72,6 +72,12 @@ pub(super) const KEYS: [Key; 22] = [
     key("TEMP_DISCHARGE_COLD", "-20",
         |v, c| set(&mut c.temp_discharge_cold, temp(v, -40.0, 80.0)),
         |c| c.temp_discharge_cold.to_string()),
+    key("TEMP_DISCHARGE_HOT", "60",
+        |v, c| set(&mut c.temp_discharge_hot, temp(v, -40.0, 100.0)),
+        |c| c.temp_discharge_hot.to_string()),
+    key("ACCEPT_NO_TEMPERATURE_SENSOR", "false",
+        |v, c| set(&mut c.accept_no_temperature_sensor, flag(v)),
+        |c| c.accept_no_temperature_sensor.to_string()),
     key("MAX_CHARGE_VOLTAGE", "",
         |v, c| set(&mut c.max_charge_voltage,
                    opt(v, |v| real(v, 1.0, 100.0, true, "a voltage in V"))),
@@ -82,6 +88,10 @@ pub(super) const KEYS: [Key; 22] = [
     key("MAX_DISCHARGE_CURRENT", "",
         |v, c| set(&mut c.max_discharge_current, opt(v, current)),
         |c| opt_text(c.max_discharge_current)),
+    key("MIN_BANK_VOLTAGE", "",
+        |v, c| set(&mut c.min_bank_voltage,
+                   opt(v, |v| real(v, 1.0, 100.0, true, "a voltage in V"))),
+        |c| opt_text(c.min_bank_voltage)),
     key("BMS_TEMP_MARGIN", "2",
         |v, c| set(&mut c.bms_temp_margin,
                    real(v, 0.0, 20.0, true, "a temperature difference in °C")),
@@ -157,9 +167,12 @@ impl Default for Config {
             temp_cold_danger: 0.0,
             temp_hot_danger: 0.0,
             temp_discharge_cold: 0.0,
+            temp_discharge_hot: 0.0,
+            accept_no_temperature_sensor: false,
             max_charge_voltage: None,
             max_charge_current: None,
             max_discharge_current: None,
+            min_bank_voltage: None,
             bms_temp_margin: 0.0,
             bms_hold_time: Duration::ZERO,
             bms_ramp_time: Duration::ZERO,

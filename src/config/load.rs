@@ -168,9 +168,9 @@ impl Loader {
     fn finish(mut self) -> Result<Loaded, Vec<Diagnostic>> {
         self.check_unknown();
         self.check_limits();
-        let hot = ("TEMP_HOT_DANGER", self.config.temp_hot_danger);
-        self.check_below(("TEMP_COLD_DANGER", self.config.temp_cold_danger), hot);
-        self.check_below(("TEMP_DISCHARGE_COLD", self.config.temp_discharge_cold), hot);
+        self.check_bands();
+        self.check_data_age();
+        self.check_voltages();
         // Stable: what shares a line keeps the order it was found in.
         self.diagnostics.sort_by_key(|(file, d)| (*file, d.line.unwrap_or(0)));
         let (errors, warnings): (Vec<_>, Vec<_>) = self.diagnostics.into_iter().map(|(_, d)| d).partition(|d| d.severity == Severity::Error);
@@ -207,14 +207,92 @@ impl Loader {
         }
     }
 
-    /// A cold limit must lie below the hot one. Skipped if either value was rejected.
-    fn check_below(&mut self, (low_key, low): (&'static str, f64), (high_key, high): (&'static str, f64)) {
-        if low < high || self.failed.contains(low_key) || self.failed.contains(high_key) {
+    /// Where a key's value came from, for messages that name two keys: `file:line`, or
+    /// "built-in" when no file set it.
+    fn place(&self, key: &str) -> String {
+        match self.origins.get(key) {
+            Some(Origin { file, line: Some(l), .. }) => format!("{file}:{l}"),
+            Some(Origin { file, line: None, .. }) => file.clone(),
+            None => "built-in".into(),
+        }
+    }
+
+    /// Each cold limit lies below its hot one; in virtual-bms mode by BMS_TEMP_MARGIN on both
+    /// sides too, or a stop could never clear by the margin and would never re-open.
+    fn check_bands(&mut self) {
+        let c = &self.config;
+        let bms = c.mode == DeviceMode::VirtualBms;
+        let margin = if bms { c.bms_temp_margin } else { 0.0 };
+        let charge = (("TEMP_COLD_DANGER", c.temp_cold_danger), ("TEMP_HOT_DANGER", c.temp_hot_danger), "charging");
+        let discharge = (("TEMP_DISCHARGE_COLD", c.temp_discharge_cold), ("TEMP_DISCHARGE_HOT", c.temp_discharge_hot), "discharging");
+        let bands = if bms { vec![charge, discharge] } else { vec![charge] };
+        for ((low_key, low), (high_key, high), what) in bands {
+            let skip = [low_key, high_key, "BMS_TEMP_MARGIN"].iter().any(|k| self.failed.contains(k));
+            if low + margin < high - margin || skip {
+                continue;
+            }
+            let keys = [low_key, high_key];
+            let key = self.latest(&keys).map_or(low_key, |(k, _)| k);
+            let msg = if bms {
+                format!(
+                    "{low_key} ({low} °C, {}) + BMS_TEMP_MARGIN ({margin} °C, {}) must stay below {high_key} ({high} °C, {}) - BMS_TEMP_MARGIN, or a {what} stop could never clear and re-open",
+                    self.place(low_key),
+                    self.place("BMS_TEMP_MARGIN"),
+                    self.place(high_key)
+                )
+            } else {
+                format!("{low_key} ({low} °C, {}) must be lower than {high_key} ({high} °C, {})", self.place(low_key), self.place(high_key))
+            };
+            self.error_at(&keys, key, msg);
+        }
+    }
+
+    /// A virtual BMS must not run its limits on old data: a silent member is probed after
+    /// STALE_TIMEOUT and its last values count for OFFLINE_GRACE after it went offline.
+    fn check_data_age(&mut self) {
+        if self.config.mode != DeviceMode::VirtualBms || self.failed.contains("DEVICE_MODE") {
             return;
         }
-        let keys = [low_key, high_key];
-        let key = self.latest(&keys).map_or(low_key, |(k, _)| k);
-        let msg = format!("{low_key} ({low} °C) must be lower than {high_key} ({high} °C)");
+        let limits = [
+            ("STALE_TIMEOUT", self.config.stale_timeout.as_secs(), MAX_BMS_STALE),
+            ("OFFLINE_GRACE", self.config.offline_grace.as_secs(), MAX_BMS_GRACE),
+        ];
+        for (key, value, max) in limits {
+            if value <= max || self.failed.contains(key) {
+                continue;
+            }
+            let msg = format!(
+                "{key} ({value} s, {}) is too long with DEVICE_MODE = virtual-bms ({}): the limits would run on data up to {} old; at most {max} s",
+                self.place(key),
+                self.place("DEVICE_MODE"),
+                age(value)
+            );
+            self.error_at(&["DEVICE_MODE", key], key, msg);
+        }
+    }
+}
+
+impl Loader {
+    /// MIN_BANK_VOLTAGE lies below MAX_CHARGE_VOLTAGE.
+    fn check_voltages(&mut self) {
+        let (Some(min), Some(max)) = (self.config.min_bank_voltage, self.config.max_charge_voltage) else {
+            return;
+        };
+        if min < max || self.failed.contains("MIN_BANK_VOLTAGE") || self.failed.contains("MAX_CHARGE_VOLTAGE") {
+            return;
+        }
+        let keys = ["MIN_BANK_VOLTAGE", "MAX_CHARGE_VOLTAGE"];
+        let key = self.latest(&keys).map_or(keys[0], |(k, _)| k);
+        let msg =
+            format!("MIN_BANK_VOLTAGE ({min} V, {}) must be lower than MAX_CHARGE_VOLTAGE ({max} V, {})", self.place(keys[0]), self.place(keys[1]));
         self.error_at(&keys, key, msg);
     }
+}
+
+/// Virtual-BMS ceilings of STALE_TIMEOUT and OFFLINE_GRACE (s): data at most about 65 min old.
+pub(super) const MAX_BMS_STALE: u64 = 300;
+pub(super) const MAX_BMS_GRACE: u64 = 3600;
+
+fn age(secs: u64) -> String {
+    if secs >= 3600 { format!("{:.1} h", secs as f64 / 3600.0) } else { format!("{} min", secs.div_ceil(60)) }
 }

@@ -84,9 +84,17 @@ pub struct Config {
     pub temp_cold_danger: f64,
     pub temp_hot_danger: f64,
     pub temp_discharge_cold: f64,
+    /// Virtual-BMS: discharging stops above this (by sensor).
+    pub temp_discharge_hot: f64,
+    /// Virtual-BMS: charge a bank that has no temperature sensor at all (a risk the user
+    /// accepted; said at every start).
+    pub accept_no_temperature_sensor: bool,
     pub max_charge_voltage: Option<f64>,
     pub max_charge_current: Option<f64>,
     pub max_discharge_current: Option<f64>,
+    /// Virtual-BMS: discharging stops (latched) below this bank voltage; `None`: 2.8 V per
+    /// LiFePO4 cell of the nominal bank voltage MAX_CHARGE_VOLTAGE implies.
+    pub min_bank_voltage: Option<f64>,
     pub bms_temp_margin: f64,
     pub bms_hold_time: Duration,
     pub bms_ramp_time: Duration,

@@ -94,6 +94,37 @@ impl Daemon {
         }
     }
 
+    /// Reads ESS's feed-in setting in a task of its own.
+    pub(super) fn read_feed_in(&self) {
+        let (conn, tx) = (self.conn.clone(), self.tx.clone());
+        crate::rt::spawn(async move {
+            let read = call::get_value(&conn, settings::SETTINGS_SERVICE, paths::OVERVOLTAGE_FEED_IN, CALL_TIMEOUT).await;
+            let on = read.ok().and_then(|v| v.as_f64()).map(|v| v != 0.0);
+            let _ = tx.send(Input::FeedIn(on)).await;
+        })
+        .detach();
+    }
+
+    /// The feed-in setting as read: passed to the policy, logged when it changes.
+    pub(super) fn on_feed_in(&mut self, on: Option<bool>) {
+        let Some(p) = &mut self.policy else {
+            return;
+        };
+        if self.feed_in != Some(on) {
+            match on {
+                Some(true) => log::warn!(
+                    "ESS feeds excess DC-coupled PV into the grid: DVCC then gives solar chargers their full current whatever CCL says, so a charge stop also lowers CVL below the bank voltage"
+                ),
+                Some(false) => log::info!("ESS feed-in of DC-coupled PV is off: CCL 0 stops every DVCC charger"),
+                None => {
+                    log::warn!("cannot read {} from localsettings: a charge stop also lowers CVL, as if feed-in were on", paths::OVERVOLTAGE_FEED_IN)
+                }
+            }
+        }
+        self.feed_in = Some(on);
+        p.set_feed_in(on);
+    }
+
     /// Sends one liveness probe per quiet member, each in its own task.
     pub(super) fn probe(&mut self, now: Instant) {
         let limit = bank::probe_timeout(self.cfg.stale_timeout);

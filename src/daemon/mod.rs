@@ -30,6 +30,12 @@ use crate::venus::service::{NameError, Service, Written};
 use crate::venus::settings;
 use start::{Stored, build_service, effective_name, identity, spawn_inputs};
 
+/// How long a stopping virtual BMS keeps its name after publishing CCL 0: two DVCC periods
+/// (3 s each) and a second.
+const SHUTDOWN_HOLD: Duration = Duration::from_secs(7);
+/// The feed-in setting is read every this many 1 s ticks.
+const FEED_IN_PERIOD: u64 = 30;
+
 /// How long one call to localsettings or a VregLink may take before we go on without it.
 const CALL_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a member may take to answer `GetItems` before the scan is retried later.
@@ -57,9 +63,18 @@ impl std::fmt::Display for Exit {
 enum Input {
     Monitor(monitor::Event),
     MonitorStopped(BusLost),
-    Capacity { service: String, instance: u32, capacity: Option<f64> },
-    Probe { service: String, result: ProbeResult },
+    Capacity {
+        service: String,
+        instance: u32,
+        capacity: Option<f64>,
+    },
+    Probe {
+        service: String,
+        result: ProbeResult,
+    },
     Written(Written),
+    /// ESS feed-in of DC-coupled PV, as localsettings says (`None`: not known).
+    FeedIn(Option<bool>),
     Tick,
     Stop,
 }
@@ -89,6 +104,10 @@ struct Daemon {
     started: Instant,
     next_status: Option<Instant>,
     once: LogOnce,
+    /// Housekeeping ticks so far (the feed-in setting is read every FEED_IN_PERIOD).
+    ticks: u64,
+    /// The feed-in setting as last read.
+    feed_in: Option<Option<bool>>,
 }
 
 /// Runs the daemon until the bus goes away or a signal stops it.
@@ -106,6 +125,11 @@ pub async fn run(cfg: Config, conn: Connection) -> Exit {
         Err(e) => return Exit::BusLost(format!("could not export the D-Bus objects: {e}")),
     };
     log::info!("{} {} starting in {:?} mode as device instance {instance}", publish::PROCESS_NAME, env!("CARGO_PKG_VERSION"), cfg.mode);
+    if cfg.mode == DeviceMode::VirtualBms && cfg.accept_no_temperature_sensor {
+        log::warn!(
+            "risk accepted: ACCEPT_NO_TEMPERATURE_SENSOR = true: this virtual BMS charges a bank without a temperature sensor, and nothing then stops charging below 0 °C"
+        );
+    }
 
     spawn_inputs(&conn, &cfg, &tx, written_rx);
     let now = Instant::now();
@@ -131,6 +155,8 @@ pub async fn run(cfg: Config, conn: Connection) -> Exit {
         registered: false,
         started: now,
         once: LogOnce::default(),
+        ticks: 0,
+        feed_in: None,
     };
     d.load_memory(memory.as_deref().unwrap_or_default(), now);
     d.run(rx).await
@@ -226,7 +252,14 @@ impl Daemon {
                 }
             }
             // Probes are due by time only: looked for once a second, not on every signal.
-            Input::Tick => self.probe(now),
+            Input::Tick => {
+                self.probe(now);
+                self.ticks += 1;
+                if self.policy.is_some() && self.ticks % FEED_IN_PERIOD == 1 {
+                    self.read_feed_in();
+                }
+            }
+            Input::FeedIn(on) => self.on_feed_in(on),
             Input::Written(_) => {}
             Input::Stop => return Some(Exit::Stopped),
         }
@@ -335,14 +368,16 @@ impl Daemon {
 
     /// Before exiting: in virtual-BMS mode leave limits behind that are safe unsupervised.
     async fn shutdown(&mut self, exit: &Exit) {
-        if self.policy.is_some() {
-            let safe = frame::shutdown_limits();
+        if let Some(policy) = &self.policy {
+            let safe = frame::shutdown_limits(policy.shutdown_voltage());
             if let Err(e) = self.service.update(safe.into_iter().map(|(p, v)| (p.to_owned(), v))).await {
                 log::warn!("could not publish the shutdown limits: {e}");
             }
-            // Give DVCC's next read a chance to see them before the name disappears.
+            // DVCC writes every 3 s and keeps a vanished BMS's last limits: stay until it has
+            // passed CCL 0 on (measured: up to 2.7 s after our signal).
             if matches!(exit, Exit::Stopped) {
-                smol::Timer::after(Duration::from_millis(200)).await;
+                log::info!("charging stopped for the shutdown; keeping the name {} s so DVCC passes it on", SHUTDOWN_HOLD.as_secs());
+                smol::Timer::after(SHUTDOWN_HOLD).await;
             }
         }
         if self.once.first("shutdown") {

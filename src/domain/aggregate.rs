@@ -31,6 +31,8 @@ pub enum Presence {
 
 #[derive(Debug, Clone, Copy)]
 pub struct Member<'a> {
+    /// Stable identity across passes (serial, or service without one).
+    pub id: &'a str,
     pub name: &'a str,
     pub presence: Presence,
     /// Ah, when known.
@@ -57,6 +59,9 @@ pub struct Settings {
     pub temp_cold_danger: f64,
     pub temp_hot_danger: f64,
 }
+
+/// Above this bank current (A) the bank counts as charging: half the published resolution.
+pub const CHARGING_CURRENT: f64 = 0.05;
 
 /// A SmartShunt caps its time-to-go at 10 days (864000 s in the recordings).
 pub const TIME_TO_GO_MAX: f64 = 864_000.0;
@@ -191,8 +196,21 @@ pub fn compute(members: &[Member], s: &Settings) -> Outputs {
     let soc = apply(Rule::WeightedMean, &column(Q::Soc)).map(|s| s.clamp(0.0, 100.0));
     let installed = if counted.is_empty() { None } else { installed_capacity(members, s.total_capacity) };
     let remaining = installed.zip(soc).map(|(c, soc)| c * soc / 100.0);
-    let voltage = bank_voltage(&reported(Q::Voltage), any_alarm(Q::AlarmLowVoltage), any_alarm(Q::AlarmHighVoltage));
-    let temperature = bank_temperature(&reported(Q::Temperature), s.temp_cold_danger, s.temp_hot_danger);
+    // A held member's frozen voltage or temperature never sets the bank's while an online
+    // member measures one: chargers regulate on this voltage (systemcalc's voltage sense).
+    let measured = |q: Q| -> Vec<f64> {
+        let fresh: Vec<f64> = counted.iter().filter(|m| m.presence == Presence::Online).filter_map(|m| m.get(q)).collect();
+        if fresh.is_empty() { reported(q) } else { fresh }
+    };
+    let fresh_voltages = measured(Q::Voltage);
+    let mut voltage = bank_voltage(&fresh_voltages, any_alarm(Q::AlarmLowVoltage), any_alarm(Q::AlarmHighVoltage));
+    // While the bank is charging, never below the highest member voltage: a charger must not
+    // push on because of a reading below the battery's.
+    if current.is_some_and(|c| c > CHARGING_CURRENT) {
+        let highest = fresh_voltages.iter().copied().reduce(f64::max);
+        voltage = voltage.zip(highest).map(|(v, h)| v.max(h)).or(voltage);
+    }
+    let temperature = bank_temperature(&measured(Q::Temperature), s.temp_cold_danger, s.temp_hot_danger);
     let with_starter: Vec<&&Member> = counted.iter().filter(|m| m.get(Q::HasStarterVoltage) == Some(1.0)).collect();
     let starter = with_starter.iter().filter_map(|m| m.get(Q::StarterVoltage)).reduce(f64::min);
     let has = |b: bool| (!counted.is_empty()).then_some(if b { 1.0 } else { 0.0 });

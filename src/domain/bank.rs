@@ -84,6 +84,7 @@ impl Bank {
         self.members
             .iter()
             .map(|m| aggregate::Member {
+                id: m.id(),
                 name: &m.display,
                 presence: m.presence,
                 capacity: m.capacity,

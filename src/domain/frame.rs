@@ -49,13 +49,17 @@ pub fn limits(d: &Decision) -> Vec<(&'static str, Value)> {
         (paths::ALLOW_TO_DISCHARGE, Value::Uint(u32::from(d.discharge_current > 0.0))),
         (paths::MODULES_BLOCKING_CHARGE, Value::Uint(d.blocking_charge as u32)),
         (paths::MODULES_BLOCKING_DISCHARGE, Value::Uint(d.blocking_discharge as u32)),
+        (paths::ACTIVE_PROTECTIONS, d.protections.join(" | ").into()),
+        (paths::ACCEPTED_RISKS, d.risks.join(" | ").into()),
     ]
 }
 
 /// Left behind when the daemon stops: charging stopped (a charger must not run on with no
-/// supervision); discharge unchanged, so a restart does not black out the loads.
-pub fn shutdown_limits() -> Vec<(&'static str, Value)> {
+/// supervision; `cvl` is lowered as for a block when ESS feed-in may be on); discharge
+/// unchanged, so a restart does not black out the loads.
+pub fn shutdown_limits(cvl: f64) -> Vec<(&'static str, Value)> {
     vec![
+        (paths::MAX_CHARGE_VOLTAGE, Value::Double(round_to(cvl, 0.01))),
         (paths::MAX_CHARGE_CURRENT, Value::Double(0.0)),
         (paths::ALLOW_TO_CHARGE, Value::Uint(0)),
         (paths::CHARGE_LIMITATION, "Charging stopped: the aggregator is shutting down".into()),

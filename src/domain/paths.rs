@@ -164,6 +164,13 @@ pub const ALLOW_TO_CHARGE: &str = "/Io/AllowToCharge";
 pub const ALLOW_TO_DISCHARGE: &str = "/Io/AllowToDischarge";
 pub const MODULES_BLOCKING_CHARGE: &str = "/System/NrOfModulesBlockingCharge";
 pub const MODULES_BLOCKING_DISCHARGE: &str = "/System/NrOfModulesBlockingDischarge";
+/// Our own: every protection acting now, " | "-separated ("" when none).
+pub const ACTIVE_PROTECTIONS: &str = "/Bms/ActiveProtections";
+/// Our own: every risk accepted by configuration or imposed by the system (ESS feed-in),
+/// " | "-separated.
+pub const ACCEPTED_RISKS: &str = "/Bms/AcceptedRisks";
+/// Feed-in of excess DC-coupled PV (ESS), read from localsettings.
+pub const OVERVOLTAGE_FEED_IN: &str = "/Settings/CGwacs/OvervoltageFeedIn";
 
 /// How a published path is typed on the wire.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -369,6 +376,8 @@ pub static CATALOGUE: &[Quantity] = &[
     bms(ALLOW_TO_DISCHARGE, Kind::Uint, Format::Plain),
     bms(MODULES_BLOCKING_CHARGE, Kind::Uint, Format::Plain),
     bms(MODULES_BLOCKING_DISCHARGE, Kind::Uint, Format::Plain),
+    bms(ACTIVE_PROTECTIONS, Kind::Text, Format::Plain),
+    bms(ACCEPTED_RISKS, Kind::Text, Format::Plain),
 ];
 
 /// The rows the aggregate publishes in a mode (`bms`: virtual-BMS mode).

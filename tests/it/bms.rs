@@ -89,7 +89,15 @@ fn every_hazard_on_the_bus() {
             (&b2, vec![("/Dc/0/Temperature", Value::Double(3.1))], 0.0, 600.0, "Battery 2 too cold to charge (3.1 °C < 5.0 °C)", "Configured"),
             (&b1, vec![("/Dc/0/Temperature", Value::Double(-25.0))], 0.0, 0.0, "Battery 1 too cold to charge", "Battery 1 too cold to discharge"),
             (&b1, vec![("/Alarms/HighVoltage", Value::Uint(2))], 0.0, 600.0, "Battery 1 high-voltage alarm", "Configured"),
-            (&b2, vec![("/Alarms/HighTemperature", Value::Uint(1))], 0.0, 600.0, "Battery 2 high-temperature alarm", "Configured"),
+            // The shunt's own high-temperature alarm stops both directions.
+            (
+                &b2,
+                vec![("/Alarms/HighTemperature", Value::Uint(1))],
+                0.0,
+                0.0,
+                "Battery 2 high-temperature alarm",
+                "Battery 2 high-temperature alarm",
+            ),
             (&b1, vec![("/Alarms/LowVoltage", Value::Uint(2))], 300.0, 0.0, "Configured", "Battery 1 low-voltage alarm"),
             (&b2, vec![("/Alarms/LowSoc", Value::Uint(2))], 300.0, 0.0, "Configured", "Battery 2 low-SoC alarm"),
         ];
@@ -102,12 +110,34 @@ fn every_hazard_on_the_bus() {
             assert!(text(&i, "/Info/DischargeLimitation").contains(dtext), "{}", text(&i, "/Info/DischargeLimitation"));
             assert_eq!(val(&i, "/Io/AllowToCharge"), Value::Uint(u32::from(ccl > 0.0)));
             assert_eq!(val(&i, "/Io/AllowToDischarge"), Value::Uint(u32::from(dcl > 0.0)));
-            assert!(close(num(&i, "/Info/MaxChargeVoltage"), 14.2, 1e-9));
+            // CVL is the configured one while charging is allowed; while it is blocked (ESS
+            // feed-in not known here) it is half a volt below the bank.
+            let (cvl, bank) = (num(&i, "/Info/MaxChargeVoltage").unwrap(), num(&i, "/Dc/0/Voltage").unwrap());
+            if ccl > 0.0 {
+                assert!(close(Some(cvl), 14.2, 1e-9), "{cvl}");
+            } else {
+                assert!(cvl < bank - 0.4, "CVL {cvl} not below the bank's {bank} V");
+            }
             if ccl == 0.0 {
                 assert_eq!(val(&i, "/System/NrOfModulesBlockingCharge"), Value::Uint(1));
             }
             who.set(restore).await.unwrap();
+            let latched = ctext == "Configured" && dtext.contains("low-");
+            if latched {
+                // A low-voltage or low-SoC stop stays until the bank charges (hazard 9).
+                let still = |i: &Items| text(i, "/Info/DischargeLimitation").contains("kept until the bank charges");
+                let i = wait(&rig, &both, "the alarm gone, the stop kept", still).await;
+                assert!(limits(300.0, 0.0)(&i), "{:?}", num(&i, "/Info/MaxDischargeCurrent"));
+                for b in both {
+                    b.set([("/Dc/0/Current", Value::Double(2.0))]).await.unwrap();
+                }
+            }
             wait(&rig, &both, "recovery", limits(300.0, 600.0)).await;
+            if latched {
+                for b in both {
+                    b.set([("/Dc/0/Current", Value::Double(-5.0))]).await.unwrap();
+                }
+            }
         }
 
         // Battery 2 drops out: half the current each way; it returns: full again.
@@ -157,7 +187,7 @@ fn frozen_members_stop_charging_first_and_discharging_after_the_grace() {
         assert!(close(num(&i, "/Info/MaxDischargeCurrent"), 600.0, 0.05), "discharge held through the grace period");
         let i = wait(&rig, &[], "all lost", limits(0.0, 0.0)).await;
         assert!(text(&i, "/Info/DischargeLimitation").contains("every member lost"));
-        assert!(close(num(&i, "/Info/MaxChargeVoltage"), 14.2, 1e-9), "still a BMS");
+        assert!(num(&i, "/Info/MaxChargeVoltage").is_some(), "still a BMS");
         b1.signal("CONT");
         b2.signal("CONT");
         wait(&rig, &[], "back", limits(300.0, 600.0)).await;

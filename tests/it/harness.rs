@@ -24,7 +24,9 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_dbus-aggregate-smartshunts");
 pub const SEC: Duration = Duration::from_secs(1);
 
 /// The virtual-BMS settings [`Rig::bms_daemon`] starts with.
-const BMS: &str = "DEVICE_MODE = virtual-bms\nMAX_CHARGE_VOLTAGE = 14.2\nMAX_CHARGE_CURRENT = 300\nMAX_DISCHARGE_CURRENT = 600\n";
+/// Most simulated shunts have no temperature sensor; the tests that are about sensors
+/// (`bms::temperature_sensors_*`) set ACCEPT_NO_TEMPERATURE_SENSOR back to false.
+const BMS: &str = "DEVICE_MODE = virtual-bms\nMAX_CHARGE_VOLTAGE = 14.2\nMAX_CHARGE_CURRENT = 300\nMAX_DISCHARGE_CURRENT = 600\nACCEPT_NO_TEMPERATURE_SENSOR = true\n";
 
 pub struct Daemon {
     child: Guard,

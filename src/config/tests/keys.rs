@@ -55,8 +55,9 @@ fn valid_config() -> impl Strategy<Value = Config> {
         proptest::option::of(0.001f64..=100_000.0),
         proptest::collection::vec(exclude_item(), 0..4),
     );
-    let temps = (-40.0f64..=80.0, -40.0f64..=100.0, -40.0f64..=80.0).prop_filter("cold limits below hot", |(c, h, d)| c < h && d < h);
-    let limits = (1.0f64..=100.0, 0.01f64..=10_000.0, 0.01f64..=10_000.0);
+    let temps =
+        (-40.0f64..=80.0, -40.0f64..=100.0, -40.0f64..=80.0, -40.0f64..=100.0).prop_filter("cold limits below hot", |(c, h, d, dh)| c < h && d < dh);
+    let limits = (1.0f64..=100.0, 0.01f64..=10_000.0, 0.01f64..=10_000.0, proptest::option::of(1.0f64..=100.0), any::<bool>());
     let bms = (0.0f64..=20.0, seconds(0, 3600), seconds(0, 3600));
     let levels =
         prop_oneof![Just(LevelFilter::Error), Just(LevelFilter::Warn), Just(LevelFilter::Info), Just(LevelFilter::Debug), Just(LevelFilter::Trace),];
@@ -81,21 +82,30 @@ fn valid_config() -> impl Strategy<Value = Config> {
             temp_cold_danger: temps.0,
             temp_hot_danger: temps.1,
             temp_discharge_cold: temps.2,
+            temp_discharge_hot: temps.3,
+            accept_no_temperature_sensor: limits.4,
             max_charge_voltage: limit(limits.0),
             max_charge_current: limit(limits.1),
             max_discharge_current: limit(limits.2),
+            // Below the CVL (a cross-check); unused but kept in monitor mode.
+            min_bank_voltage: limits.3.filter(|v| !virtual_bms || *v < limits.0),
             bms_temp_margin: bms.0,
             bms_hold_time: bms.1,
             bms_ramp_time: bms.2,
             log_level: timing.0,
             log_period: timing.1,
-            stale_timeout: timing.2,
-            offline_grace: timing.3,
+            // A virtual BMS caps how old its data may get.
+            stale_timeout: if virtual_bms { timing.2.min(Duration::from_secs(300)) } else { timing.2 },
+            offline_grace: if virtual_bms { timing.3.min(Duration::from_secs(3600)) } else { timing.3 },
             out_of_circuit_time: Duration::from_secs(60),
             start_timeout: timing.4,
             rescan_interval: timing.5,
             allow_unknown_keys,
         }
+    })
+    .prop_filter("temperature bands wide enough for the margin", |c| {
+        let m = if c.mode == DeviceMode::VirtualBms { c.bms_temp_margin } else { 0.0 };
+        c.temp_cold_danger + m < c.temp_hot_danger - m && (m == 0.0 || c.temp_discharge_cold + m < c.temp_discharge_hot - m)
     })
 }
 

@@ -47,15 +47,33 @@ fn cross_checks() {
         // Cross-checks name both keys, located at the later one.
         (
             "TEMP_HOT_DANGER = 20\nTEMP_COLD_DANGER = 30\n",
-            &["t.ini:2: TEMP_COLD_DANGER: TEMP_COLD_DANGER (30 °C) must be lower than TEMP_HOT_DANGER (20 °C)"],
+            &["t.ini:2: TEMP_COLD_DANGER: TEMP_COLD_DANGER (30 °C, t.ini:2) must be lower than TEMP_HOT_DANGER (20 °C, t.ini:1)"],
         ),
         (
             "TEMP_COLD_DANGER = 30\nTEMP_HOT_DANGER = 30\n",
-            &["t.ini:2: TEMP_HOT_DANGER: TEMP_COLD_DANGER (30 °C) must be lower than TEMP_HOT_DANGER (30 °C)"],
+            &["t.ini:2: TEMP_HOT_DANGER: TEMP_COLD_DANGER (30 °C, t.ini:1) must be lower than TEMP_HOT_DANGER (30 °C, t.ini:2)"],
+        ),
+        // In virtual-bms mode the margin must fit too (20 + 5 is not below 30 - 5: charging
+        // would never re-open), and each band names its keys and where they were set.
+        (
+            "DEVICE_MODE = virtual-bms\nMAX_CHARGE_VOLTAGE = 14.2\nMAX_CHARGE_CURRENT = 100\nMAX_DISCHARGE_CURRENT = 100\n\
+             TEMP_COLD_DANGER = 20\nTEMP_HOT_DANGER = 30\nBMS_TEMP_MARGIN = 5\nTEMP_DISCHARGE_HOT = -10\n",
+            &[
+                "t.ini:6: TEMP_HOT_DANGER: TEMP_COLD_DANGER (20 °C, t.ini:5) + BMS_TEMP_MARGIN (5 °C, t.ini:7) must stay below TEMP_HOT_DANGER (30 °C, t.ini:6) - BMS_TEMP_MARGIN, or a charging stop could never clear and re-open",
+                "t.ini:8: TEMP_DISCHARGE_HOT: TEMP_DISCHARGE_COLD (-20 °C, built-in) + BMS_TEMP_MARGIN (5 °C, t.ini:7) must stay below TEMP_DISCHARGE_HOT (-10 °C, t.ini:8) - BMS_TEMP_MARGIN, or a discharging stop could never clear and re-open",
+            ],
+        ),
+        // A virtual BMS does not run its limits on day-old data.
+        (
+            "DEVICE_MODE = virtual-bms\nMAX_CHARGE_VOLTAGE = 14.2\nMAX_CHARGE_CURRENT = 100\nMAX_DISCHARGE_CURRENT = 100\nOFFLINE_GRACE = 86400\nSTALE_TIMEOUT = 600\n",
+            &[
+                "t.ini:5: OFFLINE_GRACE: OFFLINE_GRACE (86400 s, t.ini:5) is too long with DEVICE_MODE = virtual-bms (t.ini:1): the limits would run on data up to 24.0 h old; at most 3600 s",
+                "t.ini:6: STALE_TIMEOUT: STALE_TIMEOUT (600 s, t.ini:6) is too long with DEVICE_MODE = virtual-bms (t.ini:1): the limits would run on data up to 10 min old; at most 300 s",
+            ],
         ),
         (
-            "TEMP_HOT_DANGER = -30\nTEMP_COLD_DANGER = -35\n",
-            &["t.ini:1: TEMP_HOT_DANGER: TEMP_DISCHARGE_COLD (-20 °C) must be lower than TEMP_HOT_DANGER (-30 °C)"],
+            "DEVICE_MODE = virtual-bms\nMAX_CHARGE_VOLTAGE = 14.2\nMAX_CHARGE_CURRENT = 100\nMAX_DISCHARGE_CURRENT = 100\nMIN_BANK_VOLTAGE = 14.4\n",
+            &["t.ini:5: MIN_BANK_VOLTAGE: MIN_BANK_VOLTAGE (14.4 V, t.ini:5) must be lower than MAX_CHARGE_VOLTAGE (14.2 V, t.ini:2)"],
         ),
         // A rejected value does not also trigger the cross-check.
         ("TEMP_COLD_DANGER = 90\n", &["t.ini:1: TEMP_COLD_DANGER: \"90\" is not valid, expected a temperature in °C between -40 and 80"]),
@@ -113,8 +131,12 @@ fn later_file_overrides_earlier() {
 
     // Cross-check errors point at the later file.
     let user = write(&dir, "config.ini", "\nTEMP_COLD_DANGER = 55\n");
-    let got: Vec<String> = Config::load(&[(base, true), (user.clone(), false)]).unwrap_err().iter().map(ToString::to_string).collect();
-    let want = format!("{}:2: TEMP_COLD_DANGER: TEMP_COLD_DANGER (55 °C) must be lower than TEMP_HOT_DANGER (50 °C)", user.display());
+    let got: Vec<String> = Config::load(&[(base.clone(), true), (user.clone(), false)]).unwrap_err().iter().map(ToString::to_string).collect();
+    let want = format!(
+        "{u}:2: TEMP_COLD_DANGER: TEMP_COLD_DANGER (55 °C, {u}:2) must be lower than TEMP_HOT_DANGER (50 °C, {b}:5)",
+        u = user.display(),
+        b = base.display()
+    );
     assert_eq!(got, vec![want]);
 }
 

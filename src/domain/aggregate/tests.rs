@@ -114,7 +114,7 @@ fn capacity_estimate_only_between_10_and_90_percent() {
 }
 
 fn member<'a>(presence: Presence, capacity: Option<f64>, values: &'a Readings) -> Member<'a> {
-    Member { name: "m", presence, capacity, values, in_circuit: true }
+    Member { id: "m", name: "m", presence, capacity, values, in_circuit: true }
 }
 
 #[test]

@@ -70,6 +70,11 @@ pub struct Shunt {
 }
 
 impl Shunt {
+    /// The identity that outlives a port swap: the serial, or the service without one.
+    pub fn id(&self) -> &str {
+        if self.serial.is_empty() { &self.service } else { &self.serial }
+    }
+
     /// The name shown in logs and limitation texts.
     pub fn name(&self) -> &str {
         &self.display

@@ -208,7 +208,7 @@ fn remembered_members_count_as_missing_until_they_return() {
     let view = b.view();
     assert_eq!(view[1].presence, Presence::Lost, "missing from the start, never held");
     assert_eq!(b.missing().count(), 1);
-    assert!((crate::domain::bms::online_share(&view) - 0.25).abs() < 1e-9, "the remembered capacity sets the share");
+    assert!((crate::domain::bms::online_share(&view, None) - 0.25).abs() < 1e-9, "the remembered capacity sets the share");
     assert!(!b.capacity_pending(), "a remembered capacity weighs the SoC at once");
     // It comes back on another port: the same record.
     b.on_appeared("com.victronenergy.battery.ttyS7", &with_serial(300, "HQB", 1.0), t + GRACE * 3);

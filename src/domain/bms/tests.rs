@@ -1,11 +1,11 @@
 use super::*;
 use crate::domain::aggregate::Readings;
 use crate::domain::frame::{limits, shutdown_limits};
-use crate::domain::paths;
+use crate::domain::paths::{self, Q};
 use crate::value::Value;
 use proptest::prelude::*;
 
-const L: Limits = Limits {
+pub(super) const L: Limits = Limits {
     charge_voltage: 14.2,
     charge_current: 300.0,
     discharge_current: 600.0,
@@ -13,12 +13,16 @@ const L: Limits = Limits {
     temp_hot: 45.0,
     temp_discharge_cold: -20.0,
     margin: 2.0,
+    temp_discharge_hot: 60.0,
     hold: Duration::from_secs(60),
     ramp: Duration::from_secs(60),
+    accept_no_sensor: false,
+    min_bank_voltage: None,
+    total_capacity: None,
 };
-const INSTANT: Limits = Limits { hold: Duration::ZERO, ramp: Duration::ZERO, ..L };
+pub(super) const INSTANT: Limits = Limits { hold: Duration::ZERO, ramp: Duration::ZERO, ..L };
 
-fn r(pairs: &[(Q, f64)]) -> Readings {
+pub(super) fn r(pairs: &[(Q, f64)]) -> Readings {
     let mut v = [None; Q::COUNT];
     for (q, x) in pairs {
         v[*q as usize] = Some(*x);
@@ -26,8 +30,12 @@ fn r(pairs: &[(Q, f64)]) -> Readings {
     v
 }
 
-fn m<'a>(name: &'a str, presence: Presence, values: &'a Readings) -> Member<'a> {
-    Member { name, presence, capacity: Some(100.0), values, in_circuit: true }
+pub(super) fn m<'a>(name: &'a str, presence: Presence, values: &'a Readings) -> Member<'a> {
+    Member { id: name, name, presence, capacity: Some(100.0), values, in_circuit: true }
+}
+
+fn alarm(m: &Member, q: Q) -> bool {
+    m.values[q as usize].is_some_and(|a| a > 0.0)
 }
 
 /// One decision of a fresh policy with no hold and no ramp.
@@ -65,7 +73,14 @@ fn each_hazard_sets_its_limit_and_says_why() {
             "Configured",
         ),
         (vec![m("Battery 1", Online, &hv), m("Battery 2", Online, &ok)], 0.0, 600.0, "Battery 1 high-voltage alarm", "Configured"),
-        (vec![m("Battery 1", Online, &ht), m("Battery 2", Online, &ok)], 0.0, 600.0, "Battery 1 high-temperature alarm", "Configured"),
+        // The shunt's high-temperature alarm stops both directions.
+        (
+            vec![m("Battery 1", Online, &ht), m("Battery 2", Online, &ok)],
+            0.0,
+            0.0,
+            "Battery 1 high-temperature alarm",
+            "Battery 1 high-temperature alarm",
+        ),
         (vec![m("Battery 1", Online, &lv), m("Battery 2", Online, &ok)], 300.0, 0.0, "Configured", "Battery 1 low-voltage alarm"),
         (vec![m("Battery 1", Online, &ls), m("Battery 2", Online, &ok)], 300.0, 0.0, "Configured", "Battery 1 low-SoC alarm"),
         (
@@ -105,10 +120,9 @@ fn a_block_reopens_after_margin_and_hold_then_ramps() {
         let v = temp(t);
         p.decide(&[m("B", Presence::Online, &v)], at(s))
     };
-    // Start-up ramps without the hold time.
-    assert_eq!(step(&mut p, 20.0, 0).charge_current, 0.0);
-    assert!((step(&mut p, 20.0, 30).charge_current - 150.0).abs() < 1e-6);
-    assert_eq!(step(&mut p, 20.0, 60).charge_current, 300.0);
+    // Start-up: nothing blocks, so the full limit at once (no hold, no ramp).
+    assert_eq!(step(&mut p, 20.0, 0).charge_current, 300.0);
+    assert_eq!(step(&mut p, 20.0, 30).charge_current, 300.0);
     // Too cold: stopped at once.
     assert_eq!(step(&mut p, 4.9, 61).charge_current, 0.0);
     // Back above the limit but not by the margin: still stopped.
@@ -145,16 +159,16 @@ fn values_are_always_valid_and_consistent() {
         assert_eq!(get(paths::ALLOW_TO_CHARGE), Value::Uint(0));
         assert_eq!(get(paths::ALLOW_TO_DISCHARGE), Value::Uint(0));
     }
-    let ok = r(&[]);
+    let ok = r(&[(Q::Temperature, 20.0)]);
     let d = decide(&[m("B", Presence::Online, &ok)]);
     let v = limits(&d);
     assert!(v.contains(&(paths::ALLOW_TO_CHARGE, Value::Uint(1))));
     assert!(v.contains(&(paths::MAX_DISCHARGE_CURRENT, Value::Double(600.0))));
-    let s = shutdown_limits();
+    let s = shutdown_limits(14.2);
     assert!(s.contains(&(paths::MAX_CHARGE_CURRENT, Value::Double(0.0))));
 }
 
-fn arb_member() -> impl Strategy<Value = (Readings, Presence, Option<f64>)> {
+pub(super) fn arb_member() -> impl Strategy<Value = (Readings, Presence, Option<f64>)> {
     let alarm = prop::option::of(prop::sample::select(vec![0.0, 1.0, 2.0]));
     (
         prop::option::of(-40.0f64..70.0),
@@ -187,11 +201,11 @@ proptest! {
         for (bank, dt) in &steps {
             now += Duration::from_secs(*dt);
             let names: Vec<String> = (0..bank.len()).map(|i| format!("B{i}")).collect();
-            let members: Vec<Member> = bank.iter().zip(&names).map(|((v, pr, c), n)| Member { name: n, presence: *pr, capacity: *c, values: v, in_circuit: true }).collect();
+            let members: Vec<Member> = bank.iter().zip(&names).map(|((v, pr, c), n)| Member { id: n, name: n, presence: *pr, capacity: *c, values: v, in_circuit: true }).collect();
             let d = p.decide(&members, now);
             prop_assert!(d.charge_current.is_finite() && d.discharge_current.is_finite());
             prop_assert!(d.charge_current >= 0.0 && d.discharge_current >= 0.0);
-            prop_assert!(d.charge_current <= L.charge_current * online_share(&members) + 1e-9);
+            prop_assert!(d.charge_current <= L.charge_current * online_share(&members, None) + 1e-9);
             prop_assert!(d.discharge_current <= L.discharge_current + 1e-9);
             let online = || members.iter().filter(|m| m.presence == Presence::Online);
             let charge_blocked = online().any(|m| {
@@ -204,7 +218,10 @@ proptest! {
             if charge_blocked || online().next().is_none() { prop_assert_eq!(d.charge_current, 0.0); }
             if discharge_blocked { prop_assert_eq!(d.discharge_current, 0.0); }
             let v = limits(&d);
-            prop_assert!(v.iter().any(|(path, val)| *path == paths::MAX_CHARGE_VOLTAGE && *val == Value::Double(L.charge_voltage)));
+            // CVL is always valid: the configured one while charging is allowed, never above it.
+            let cvl = v.iter().find(|(path, _)| *path == paths::MAX_CHARGE_VOLTAGE).and_then(|(_, val)| val.as_f64());
+            prop_assert!(cvl.is_some_and(|c| c <= L.charge_voltage + 1e-9));
+            if d.charge_current > 0.0 { prop_assert_eq!(cvl, Some(L.charge_voltage)); }
             prop_assert!(v.iter().all(|(_, val)| val.is_valid()));
         }
     }
@@ -252,24 +269,28 @@ fn a_member_out_of_the_circuit_gives_up_its_share_and_is_named() {
 
 proptest! {
     /// Once settled, no limit ever rises faster than the ramp allows: from one step to the next
-    /// CCL grows by at most the configured limit × elapsed / BMS_RAMP_TIME.
+    /// CCL grows by at most the configured limit × elapsed / BMS_RAMP_TIME, except right after
+    /// a data gap (no member online), which re-opens at once (see `data_gaps_and_starts_open_at_once`).
     #[test]
     fn a_limit_never_steps_up_once_settled(steps in prop::collection::vec((prop::collection::vec(arb_member(), 2..5), 1u64..30), 1..30)) {
         let mut p = Policy::new(Limits { hold: Duration::ZERO, ..L });
         let mut now = Instant::now();
         p.settle();
         let mut last: Option<(f64, f64)> = None;
+        let mut after_gap = false;
         for (bank, dt) in &steps {
             now += Duration::from_secs(*dt);
             let names: Vec<String> = (0..bank.len()).map(|i| format!("B{i}")).collect();
-            let members: Vec<Member> = bank.iter().zip(&names).map(|((v, pr, c), n)| Member { name: n, presence: *pr, capacity: *c, values: v, in_circuit: true }).collect();
+            let members: Vec<Member> = bank.iter().zip(&names).map(|((v, pr, c), n)| Member { id: n, name: n, presence: *pr, capacity: *c, values: v, in_circuit: true }).collect();
             let d = p.decide(&members, now);
-            if let Some((ccl, dcl)) = last {
+            let gap = !members.iter().any(|m| m.presence == Presence::Online);
+            if let Some((ccl, dcl)) = last.filter(|_| !after_gap) {
                 let step = *dt as f64 / L.ramp.as_secs_f64();
                 prop_assert!(d.charge_current <= ccl + L.charge_current * step * 2.0 + 1e-6, "{} -> {}", ccl, d.charge_current);
                 prop_assert!(d.discharge_current <= dcl + L.discharge_current * step * 2.0 + 1e-6, "{} -> {}", dcl, d.discharge_current);
             }
             last = Some((d.charge_current, d.discharge_current));
+            after_gap = gap;
         }
     }
 }
