@@ -197,9 +197,8 @@ impl Policy {
     /// Risks accepted by configuration or imposed by the system.
     fn risks(&self, bank: &BankState) -> Vec<String> {
         let mut out = Vec::new();
-        if self.limits.accept_no_sensor {
-            let now = if bank.any_sensor { "a sensor is present now" } else { "no member has one" };
-            out.push(format!("ACCEPT_NO_TEMPERATURE_SENSOR = true: charging is not stopped for want of a temperature sensor ({now})"));
+        if self.limits.accept_no_sensor && !bank.any_sensor {
+            out.push("ACCEPT_NO_TEMPERATURE_SENSOR = true: no member has a temperature sensor, and nothing stops charging below 0 °C".into());
         }
         match self.feed_in {
             Some(true) => out.push(format!(

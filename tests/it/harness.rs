@@ -45,6 +45,11 @@ impl Daemon {
         self.wait(Duration::from_secs(15)).await
     }
 
+    /// Sends it a signal (`TERM`, `STOP`, ...) without waiting.
+    pub fn child_signal(&self, sig: &str) -> bool {
+        self.child.signal(sig)
+    }
+
     /// Waits for the process to exit; the simulated devices in this process keep being served.
     pub async fn wait(&mut self, limit: Duration) -> Option<i32> {
         self.child.wait(limit).await.and_then(|s| s.code())

@@ -7,6 +7,7 @@ mod bms;
 mod contract;
 mod discovery;
 mod faults;
+mod hazards;
 mod membership;
 mod recordings;
 mod settings;

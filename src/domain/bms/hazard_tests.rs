@@ -48,7 +48,11 @@ fn h1_a_sensor_fault_blocks_and_a_member_without_a_sensor_is_judged_by_the_bank(
     let mut p = Policy::new(Limits { accept_no_sensor: true, ..INSTANT });
     let d = p.decide(&[m("Bare", Presence::Online, &bare)], Instant::now());
     assert_eq!(d.charge_current, 300.0);
-    assert!(d.risks.iter().any(|r| r.contains("ACCEPT_NO_TEMPERATURE_SENSOR = true") && r.contains("no member has one")), "{:?}", d.risks);
+    assert!(
+        d.risks.iter().any(|r| r.contains("ACCEPT_NO_TEMPERATURE_SENSOR = true") && r.contains("no member has a temperature sensor")),
+        "{:?}",
+        d.risks
+    );
 }
 
 fn decide_one(members: &[Member]) -> Decision {
@@ -144,6 +148,10 @@ fn h7_an_unknown_capacity_never_enlarges_the_share() {
     assert!((online_share(&[small, big_gone], None) - 0.5).abs() < 1e-9);
     // TOTAL_CAPACITY is the bank's size: 100 of 400 Ah.
     assert!((online_share(&[small, big_gone], Some(400.0)) - 0.25).abs() < 1e-9);
+    // Everyone there: the whole bank, whatever is unknown.
+    let big_here = Member { capacity: None, ..m("Big", Presence::Online, &ok) };
+    assert!((online_share(&[small, big_here], Some(400.0)) - 1.0).abs() < 1e-9);
+    assert!((online_share(&[small, big_here], None) - 1.0).abs() < 1e-9);
     let mut p = Policy::new(Limits { total_capacity: Some(400.0), charge_current: 100.0, discharge_current: 200.0, ..INSTANT });
     let d = p.decide(&[small, big_gone], Instant::now());
     assert_eq!((d.charge_current, d.discharge_current), (25.0, 50.0));

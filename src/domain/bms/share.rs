@@ -3,9 +3,10 @@
 //! Never over-allocate: the share is the capacity of the members that count (online and in
 //! the circuit for charging) over the bank's capacity. TOTAL_CAPACITY, when set, is the bank's
 //! capacity. A member whose capacity is unknown counts as small while it counts (the smallest
-//! known capacity) and as large while it does not (TOTAL_CAPACITY minus everything else, or
-//! else the largest known capacity), so a guess can only make the share smaller. With no
-//! capacity known at all the share is by count (the batteries are taken to be equal).
+//! known capacity; with TOTAL_CAPACITY the rest of it when every unknown member is there) and
+//! as large while it does not (the rest of TOTAL_CAPACITY, or else the largest known
+//! capacity), so a guess can only make the share smaller. With no capacity known at all the
+//! share is by count (the batteries are taken to be equal).
 
 use std::time::{Duration, Instant};
 
@@ -21,11 +22,21 @@ pub fn bank_share(members: &[Member], total: Option<f64>, counts: impl Fn(&Membe
         return members.iter().filter(|m| counts(m)).count() as f64 / members.len() as f64;
     };
     let cap = |m: &Member| m.capacity.filter(|c| *c > 0.0);
-    let present: f64 = members.iter().filter(|m| counts(m)).map(|m| cap(m).unwrap_or(small)).sum();
     let absent_known: f64 = members.iter().filter(|m| !counts(m)).filter_map(cap).sum();
     let absent_unknown = members.iter().filter(|m| !counts(m) && cap(m).is_none()).count() as f64;
+    let unknown = members.iter().filter(|m| cap(m).is_none()).count() as f64;
+    let known_total: f64 = known.iter().sum();
+    // What a present member of unknown capacity counts as.
+    let present_unknown = match total {
+        // TOTAL_CAPACITY minus the known ones is the unknown members' together: all of it when
+        // they are all here, else no more than the smallest known member each.
+        Some(total) if absent_unknown == 0.0 => (total - known_total).max(0.0) / unknown.max(1.0),
+        Some(total) => small.min((total - known_total).max(0.0) / unknown.max(1.0)),
+        None => small,
+    };
+    let present: f64 = members.iter().filter(|m| counts(m)).map(|m| cap(m).unwrap_or(present_unknown)).sum();
     let bank = match total {
-        // The rest of TOTAL_CAPACITY is the absent unknown members'.
+        // TOTAL_CAPACITY is the bank's size; the absent unknown members hold the rest of it.
         Some(total) => total.max(present + absent_known),
         None => present + absent_known + absent_unknown * large,
     };
