@@ -168,7 +168,7 @@ fn h5_a_start_gets_full_limits_at_once_and_a_stop_keeps_the_name_after_ccl_0() {
         while ccl0.is_none() {
             if let Some(Ok(m)) = changes.next().await {
                 let body: WireItems = m.body().deserialize().unwrap();
-                if body.get("/Info/MaxChargeCurrent").is_some() {
+                if body.contains_key("/Info/MaxChargeCurrent") {
                     ccl0 = Some(Instant::now());
                 }
             }
