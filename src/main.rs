@@ -8,7 +8,7 @@ use aggregate_shunts::config::{Config, Loaded, error_count};
 use aggregate_shunts::daemon::{self, Exit};
 use aggregate_shunts::status;
 #[cfg(feature = "tools")]
-use aggregate_shunts::tools::{demo, simulate};
+use aggregate_shunts::tools::{demo, dryrun, simulate};
 
 const USAGE: &str = "\
 usage: dbus-aggregate-smartshunts [--config FILE | --config-dir DIR] [COMMAND]
@@ -26,6 +26,8 @@ commands:
   demo [--duration S]    private bus, simulated SmartShunts, the daemon and a live view
   simulate --shunt PORT:INSTANCE:CAPACITY_AH:CURRENT_A [--shunt ...]
                          serve simulated SmartShunts on the bus until stopped
+  simulate-charge [--config FILE] [--svg FILE] [--member AH ...]
+                         dry run of the virtual BMS over a simulated charge cycle, no bus
   --version, --help";
 
 enum Source {
@@ -117,6 +119,55 @@ fn check_config(source: &Source) -> ExitCode {
     }
 }
 
+/// `simulate-charge [--config FILE] [--svg FILE] [--member AH ...]`: the dry run.
+#[cfg(feature = "tools")]
+fn simulate_charge(source: Source, args: &[String]) -> ExitCode {
+    let (mut source, mut svg, mut capacities) = (source, None, Vec::new());
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match (a.as_str(), it.next()) {
+            ("--config", Some(f)) => source = Source::File(PathBuf::from(f)),
+            ("--svg", Some(f)) => svg = Some(PathBuf::from(f)),
+            ("--member", Some(ah)) => match ah.parse::<f64>() {
+                Ok(ah) if ah > 0.0 => capacities.push(ah),
+                _ => {
+                    eprintln!("--member takes a capacity in Ah, e.g. --member 200");
+                    return ExitCode::from(1);
+                }
+            },
+            _ => {
+                eprintln!("{USAGE}");
+                return ExitCode::from(1);
+            }
+        }
+    }
+    let cfg = match load(&source, error_count) {
+        Ok(loaded) => loaded.config,
+        Err(code) => return code,
+    };
+    if capacities.is_empty() {
+        // TOTAL_CAPACITY split over two batteries, or two of 100 Ah.
+        let total = cfg.total_capacity.unwrap_or(200.0);
+        capacities = vec![total / 2.0; 2];
+    }
+    match dryrun::run(&cfg, &capacities) {
+        Ok((table, samples)) => {
+            print!("{table}");
+            if let Some(path) = svg {
+                if let Err(e) = std::fs::write(&path, dryrun::svg(&samples)) {
+                    eprintln!("{}: {e}", path.display());
+                    return ExitCode::from(1);
+                }
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("simulate-charge: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
 fn status_cmd() -> ExitCode {
     let result = aggregate_shunts::rt::block_on(async {
         let conn = aggregate_shunts::rt::system().await.map_err(|e| format!("cannot connect to the system bus: {e}"))?;
@@ -195,8 +246,10 @@ fn main() -> ExitCode {
             init_logging(log::LevelFilter::Info);
             simulate::run(tail, USAGE)
         }
+        #[cfg(feature = "tools")]
+        [c, tail @ ..] if c == "simulate-charge" => simulate_charge(source, tail),
         #[cfg(not(feature = "tools"))]
-        [c, ..] if c == "demo" || c == "simulate" => {
+        [c, ..] if c == "demo" || c == "simulate" || c == "simulate-charge" => {
             eprintln!("'{c}' is a development tool, not part of the device build (build with the 'tools' feature)");
             ExitCode::from(1)
         }

@@ -17,8 +17,12 @@ pub const PRODUCT_ID_MONITOR: u32 = 0xA389;
 pub const PRODUCT_ID_BMS: u32 = 0xBA77;
 /// Unique id of our localsettings entries.
 pub const SETTINGS_GROUP: &str = "/Settings/Devices/aggregate_shunts";
+/// The name set from the GUI.
+pub const CUSTOM_NAME_SETTING: &str = "/Settings/Devices/aggregate_shunts/CustomName";
 /// The bank's memory (see `memory`): which batteries belong to it.
 pub const MEMBERS_SETTING: &str = "/Settings/Devices/aggregate_shunts/Members";
+/// The virtual BMS's charge stage and last full charge (`domain::charge`).
+pub const CHARGE_SETTING: &str = "/Settings/Devices/aggregate_shunts/ChargeState";
 pub const MAX_NAME_LEN: usize = 64;
 
 /// Spec and initial (invalid) value of a catalogue path.

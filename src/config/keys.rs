@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use log::LevelFilter;
 
-use super::values::{current, exclude, exclude_text, flag, level, level_text, mode, mode_text, name, opt, real, secs, temp, unquote, whole};
+use super::values::{current, exclude, exclude_text, flag, level, level_text, mode, mode_text, name, opt, real, secs, table, temp, unquote, whole};
 use super::{Config, DeviceMode};
+use crate::domain::charge::table::Table;
 
 /// One setting.
 pub(super) struct Key {
@@ -43,7 +44,7 @@ fn secs_text(d: Duration) -> String {
 
 /// Every key, in the order `describe()` prints them.
 #[rustfmt::skip]
-pub(super) const KEYS: [Key; 25] = [
+pub(super) const KEYS: [Key; 37] = [
     key("DEVICE_MODE", "monitor",
         |v, c| set(&mut c.mode, mode(v)),
         |c| mode_text(c.mode).into()),
@@ -92,6 +93,42 @@ pub(super) const KEYS: [Key; 25] = [
         |v, c| set(&mut c.min_bank_voltage,
                    opt(v, |v| real(v, 1.0, 100.0, true, "a voltage in V"))),
         |c| opt_text(c.min_bank_voltage)),
+    key("FLOAT_VOLTAGE", "",
+        |v, c| set(&mut c.float_voltage, opt(v, |v| real(v, 1.0, 100.0, true, "a voltage in V"))),
+        |c| opt_text(c.float_voltage)),
+    key("TAIL_CURRENT", "0.02",
+        |v, c| set(&mut c.tail_current, real(v, 0.001, 0.5, true, "a fraction of the capacity per hour (0.02 = 2 A per 100 Ah)")),
+        |c| c.tail_current.to_string()),
+    key("TAIL_TIME", "180",
+        |v, c| set(&mut c.tail_time, secs(v, 1, 7200)),
+        |c| secs_text(c.tail_time)),
+    key("MIN_ABSORPTION_TIME", "600",
+        |v, c| set(&mut c.min_absorption_time, secs(v, 0, 86_400)),
+        |c| secs_text(c.min_absorption_time)),
+    key("MAX_ABSORPTION_TIME", "3600",
+        |v, c| set(&mut c.max_absorption_time, secs(v, 1, 86_400)),
+        |c| secs_text(c.max_absorption_time)),
+    key("REBULK_SOC", "85",
+        |v, c| set(&mut c.rebulk_soc, real(v, 0.0, 99.0, true, "a state of charge in %")),
+        |c| c.rebulk_soc.to_string()),
+    key("REBULK_VOLTAGE", "",
+        |v, c| set(&mut c.rebulk_voltage, opt(v, |v| real(v, 1.0, 100.0, true, "a voltage in V"))),
+        |c| opt_text(c.rebulk_voltage)),
+    key("REBULK_DAYS", "14",
+        |v, c| set(&mut c.rebulk_days, whole(v, 0, 365, "a whole number of days (0: never by age)").map(|d| d as u32)),
+        |c| c.rebulk_days.to_string()),
+    key("CHARGE_TEMP_TABLE", "5:0.5, 10:1, 40:1, 45:0.5",
+        |v, c| set(&mut c.charge_temp_table, table(v)),
+        |c| c.charge_temp_table.to_string()),
+    key("CHARGE_SOC_TABLE", "85:1, 90:0.5, 95:0.2, 98:0.1",
+        |v, c| set(&mut c.charge_soc_table, table(v)),
+        |c| c.charge_soc_table.to_string()),
+    key("DISCHARGE_SOC_TABLE", "5:0.2, 10:0.5, 15:1",
+        |v, c| set(&mut c.discharge_soc_table, table(v)),
+        |c| c.discharge_soc_table.to_string()),
+    key("DISCHARGE_VOLTAGE_TABLE", "2.9:0, 3:0.5, 3.1:1",
+        |v, c| set(&mut c.discharge_voltage_table, table(v)),
+        |c| c.discharge_voltage_table.to_string()),
     key("BMS_TEMP_MARGIN", "2",
         |v, c| set(&mut c.bms_temp_margin,
                    real(v, 0.0, 20.0, true, "a temperature difference in °C")),
@@ -173,6 +210,18 @@ impl Default for Config {
             max_charge_current: None,
             max_discharge_current: None,
             min_bank_voltage: None,
+            float_voltage: None,
+            tail_current: 0.0,
+            tail_time: Duration::ZERO,
+            min_absorption_time: Duration::ZERO,
+            max_absorption_time: Duration::ZERO,
+            rebulk_soc: 0.0,
+            rebulk_voltage: None,
+            rebulk_days: 0,
+            charge_temp_table: Table::ONE,
+            charge_soc_table: Table::ONE,
+            discharge_soc_table: Table::ONE,
+            discharge_voltage_table: Table::ONE,
             bms_temp_margin: 0.0,
             bms_hold_time: Duration::ZERO,
             bms_ramp_time: Duration::ZERO,

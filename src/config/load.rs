@@ -273,19 +273,33 @@ impl Loader {
 }
 
 impl Loader {
-    /// MIN_BANK_VOLTAGE lies below MAX_CHARGE_VOLTAGE.
+    /// Voltages and times that must come in order: MIN_BANK_VOLTAGE < REBULK_VOLTAGE <
+    /// FLOAT_VOLTAGE < MAX_CHARGE_VOLTAGE (each where set), MIN_ABSORPTION_TIME <=
+    /// MAX_ABSORPTION_TIME.
     fn check_voltages(&mut self) {
-        let (Some(min), Some(max)) = (self.config.min_bank_voltage, self.config.max_charge_voltage) else {
-            return;
-        };
-        if min < max || self.failed.contains("MIN_BANK_VOLTAGE") || self.failed.contains("MAX_CHARGE_VOLTAGE") {
-            return;
+        let c = &self.config;
+        let volts = [
+            ("MIN_BANK_VOLTAGE", c.min_bank_voltage),
+            ("REBULK_VOLTAGE", c.rebulk_voltage),
+            ("FLOAT_VOLTAGE", c.float_voltage),
+            ("MAX_CHARGE_VOLTAGE", c.max_charge_voltage),
+        ];
+        let set: Vec<(&'static str, f64)> = volts.iter().filter_map(|(k, v)| Some((*k, (*v)?))).collect();
+        let mut pairs: Vec<(&'static str, f64, &'static str, f64, &'static str, bool)> =
+            set.windows(2).map(|w| (w[0].0, w[0].1, w[1].0, w[1].1, "V", false)).collect();
+        let (min, max) = (self.config.min_absorption_time.as_secs() as f64, self.config.max_absorption_time.as_secs() as f64);
+        pairs.push(("MIN_ABSORPTION_TIME", min, "MAX_ABSORPTION_TIME", max, "s", true));
+        for (low_key, low, high_key, high, unit, equal_ok) in pairs {
+            let ordered = if equal_ok { low <= high } else { low < high };
+            if ordered || self.failed.contains(low_key) || self.failed.contains(high_key) {
+                continue;
+            }
+            let keys = [low_key, high_key];
+            let key = self.latest(&keys).map_or(low_key, |(k, _)| k);
+            let word = if equal_ok { "must not be more than" } else { "must be lower than" };
+            let msg = format!("{low_key} ({low} {unit}, {}) {word} {high_key} ({high} {unit}, {})", self.place(low_key), self.place(high_key));
+            self.error_at(&keys, key, msg);
         }
-        let keys = ["MIN_BANK_VOLTAGE", "MAX_CHARGE_VOLTAGE"];
-        let key = self.latest(&keys).map_or(keys[0], |(k, _)| k);
-        let msg =
-            format!("MIN_BANK_VOLTAGE ({min} V, {}) must be lower than MAX_CHARGE_VOLTAGE ({max} V, {})", self.place(keys[0]), self.place(keys[1]));
-        self.error_at(&keys, key, msg);
     }
 }
 

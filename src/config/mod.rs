@@ -34,6 +34,8 @@
 use std::fmt;
 use std::time::Duration;
 
+use crate::domain::charge::table::Table;
+
 use log::LevelFilter;
 
 mod keys;
@@ -95,6 +97,21 @@ pub struct Config {
     /// Virtual-BMS: discharging stops (latched) below this bank voltage; `None`: 2.8 V per
     /// LiFePO4 cell of the nominal bank voltage MAX_CHARGE_VOLTAGE implies.
     pub min_bank_voltage: Option<f64>,
+    /// Virtual-BMS charge stages (`domain::charge`); `None`: no float stage.
+    pub float_voltage: Option<f64>,
+    pub tail_current: f64,
+    pub tail_time: Duration,
+    pub min_absorption_time: Duration,
+    pub max_absorption_time: Duration,
+    pub rebulk_soc: f64,
+    pub rebulk_voltage: Option<f64>,
+    pub rebulk_days: u32,
+    /// Tapers: the charge current by each sensor's temperature (°C) and by the bank's SoC
+    /// (%), the discharge current by SoC and by the bank voltage per cell under load.
+    pub charge_temp_table: Table,
+    pub charge_soc_table: Table,
+    pub discharge_soc_table: Table,
+    pub discharge_voltage_table: Table,
     pub bms_temp_margin: f64,
     pub bms_hold_time: Duration,
     pub bms_ramp_time: Duration,

@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use log::LevelFilter;
 
+use crate::domain::charge::table::Table;
+
 use super::{DeviceMode, Exclude};
 
 /// Strips one pair of surrounding double quotes. Quotes anywhere else are refused: the
@@ -228,4 +230,9 @@ pub(super) fn exclude_text(list: &[Exclude]) -> String {
         })
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// A factor table `x:factor, x:factor, ...` (x rising, factors 0 to 1).
+pub(super) fn table(v: &str) -> Result<Table, String> {
+    Table::parse(v).map_err(|e| invalid(v.trim(), format!("points x:factor, x rising, factors 0 to 1 ({e})")))
 }

@@ -61,12 +61,21 @@ impl Daemon {
             return;
         }
         self.saved_memory = Some(text.clone());
+        self.save_setting(MEMBERS_SETTING, text);
+    }
+
+    /// Writes one text setting to localsettings in a task of its own (nothing when
+    /// localsettings was not there at the start).
+    pub(super) fn save_setting(&self, path: &'static str, text: String) {
+        if !self.settings_ok {
+            return;
+        }
         let conn = self.conn.clone();
         crate::rt::spawn(async move {
-            match settings::set_value(&conn, MEMBERS_SETTING, &Value::from(text), CALL_TIMEOUT).await {
+            match settings::set_value(&conn, path, &Value::from(text), CALL_TIMEOUT).await {
                 Ok(0) => {}
-                Ok(code) => log::warn!("localsettings refused the bank's memory (code {code})"),
-                Err(e) => log::warn!("the bank's memory was not written: localsettings {e}"),
+                Ok(code) => log::warn!("localsettings refused {path} (code {code})"),
+                Err(e) => log::warn!("{path} was not written: localsettings {e}"),
             }
         })
         .detach();

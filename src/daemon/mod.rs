@@ -23,11 +23,10 @@ use crate::domain::bank::{Bank, Options, ProbeResult};
 use crate::domain::bms::{self, Policy};
 use crate::domain::frame::{self, Pass};
 use crate::domain::paths;
-use crate::publish::{self, SERVICE_NAME, SETTINGS_GROUP};
+use crate::publish::{self, CHARGE_SETTING, CUSTOM_NAME_SETTING, SERVICE_NAME};
 use crate::value::{LogOnce, Value};
 use crate::venus::monitor::{self, BusLost};
 use crate::venus::service::{NameError, Service, Written};
-use crate::venus::settings;
 use start::{Stored, build_service, effective_name, identity, spawn_inputs};
 
 /// How long a stopping virtual BMS keeps its name after publishing CCL 0: two DVCC periods
@@ -114,9 +113,12 @@ struct Daemon {
 pub async fn run(cfg: Config, conn: Connection) -> Exit {
     let (tx, rx) = unbounded();
     let (written_tx, written_rx) = unbounded();
-    let Stored { instance, custom_name, settings_ok, memory } = identity(&conn, &cfg).await;
+    let Stored { instance, custom_name, settings_ok, memory, charge } = identity(&conn, &cfg).await;
     let name = effective_name(&cfg, &custom_name);
     let mut policy = (cfg.mode == DeviceMode::VirtualBms).then(|| Policy::new(bms::Limits::from_config(&cfg)));
+    if let Some(p) = policy.as_mut() {
+        p.restore_charge(&charge);
+    }
     if let (Some(p), None) = (policy.as_mut(), &memory) {
         p.set_note(Some("bank members not remembered (localsettings unavailable)".into()));
     }
@@ -270,19 +272,7 @@ impl Daemon {
         let name = value.as_str().unwrap_or_default().to_owned();
         log::info!("custom name set to '{name}' from the bus");
         self.custom_name = name.clone();
-        if !self.settings_ok {
-            return;
-        }
-        let conn = self.conn.clone();
-        crate::rt::spawn(async move {
-            let path = format!("{SETTINGS_GROUP}/CustomName");
-            match settings::set_value(&conn, &path, &Value::from(name), CALL_TIMEOUT).await {
-                Ok(0) => {}
-                Ok(code) => log::warn!("localsettings refused the custom name (code {code})"),
-                Err(e) => log::warn!("custom name not persisted: localsettings {e}"),
-            }
-        })
-        .detach();
+        self.save_setting(CUSTOM_NAME_SETTING, name);
     }
 
     /// One aggregation pass: presence, values, limits, member list; one `ItemsChanged`.
@@ -298,7 +288,11 @@ impl Daemon {
         };
         let view = self.bank.view();
         let outputs = aggregate::compute(&view, &settings);
-        let decision = self.policy.as_mut().map(|p| p.decide(&view, now));
+        let wall = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let decision = self.policy.as_mut().map(|p| p.decide_at(&view, now, wall));
+        if let Some(state) = self.policy.as_mut().and_then(Policy::charge_state) {
+            self.save_setting(CHARGE_SETTING, state);
+        }
         let members_changed = std::mem::take(&mut self.members_dirty);
         if members_changed {
             self.save_memory();

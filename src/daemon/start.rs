@@ -13,7 +13,7 @@ use crate::config::Config;
 use crate::domain::bms::Policy;
 use crate::domain::frame;
 use crate::domain::paths::{self, Q};
-use crate::publish::{self, MEMBERS_SETTING, SERVICE_NAME, SETTINGS_GROUP};
+use crate::publish::{self, CHARGE_SETTING, CUSTOM_NAME_SETTING, MEMBERS_SETTING, SERVICE_NAME, SETTINGS_GROUP};
 use crate::value::Value;
 use crate::venus::service::{Service, Written};
 use crate::venus::{call, monitor, settings};
@@ -25,17 +25,20 @@ pub(super) struct Stored {
     pub settings_ok: bool,
     /// The bank's memory; None when localsettings could not be asked.
     pub memory: Option<String>,
+    /// The charge stage (`Charger::saved`); empty when unknown.
+    pub charge: String,
 }
 
 /// Device instance (ClassAndVrmInstance), the persisted custom name and the bank's memory from
 /// localsettings.
 pub(super) async fn identity(conn: &Connection, cfg: &Config) -> Stored {
     let class = format!("{SETTINGS_GROUP}/ClassAndVrmInstance");
-    let name = format!("{SETTINGS_GROUP}/CustomName");
+
     let wanted = [
         (class.as_str(), Value::from(format!("battery:{}", cfg.device_instance))),
-        (name.as_str(), Value::from("")),
+        (CUSTOM_NAME_SETTING, Value::from("")),
         (MEMBERS_SETTING, Value::from("")),
+        (CHARGE_SETTING, Value::from("")),
     ];
     match settings::add_settings(conn, &wanted, CALL_TIMEOUT).await {
         Ok(answers) => {
@@ -57,14 +60,14 @@ pub(super) async fn identity(conn: &Connection, cfg: &Config) -> Stored {
                     i
                 }
             };
-            Stored { instance, custom_name, settings_ok: true, memory }
+            Stored { instance, custom_name, settings_ok: true, memory, charge: text(3).unwrap_or_default() }
         }
         Err(e) => {
             let instance = free_instance(conn, cfg.device_instance).await;
             log::warn!(
                 "localsettings {e}: using free device instance {instance}; the custom name will not be persisted and the bank's members will not be remembered across a restart"
             );
-            Stored { instance, custom_name: String::new(), settings_ok: false, memory: None }
+            Stored { instance, custom_name: String::new(), settings_ok: false, memory: None, charge: String::new() }
         }
     }
 }

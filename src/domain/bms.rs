@@ -30,15 +30,19 @@
 //! * `/Info/ChargeLimitation` and `/Info/DischargeLimitation` say which rule and which member set
 //!   the limit; a change of cause is logged once.
 
+mod carry;
 mod gate;
 mod rules;
 mod share;
+mod taper;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use crate::config::Config;
 use crate::domain::aggregate::{Member, Presence};
+use crate::domain::charge::table::Table;
+use crate::domain::charge::{Charger, Stages};
 use gate::Direction;
 pub use rules::{BankState, Cause, cells, min_bank_voltage, nominal};
 use share::{ShareRamp, describe, ramping_text};
@@ -71,6 +75,19 @@ pub struct Limits {
     pub min_bank_voltage: Option<f64>,
     /// TOTAL_CAPACITY: the bank's size for the share.
     pub total_capacity: Option<f64>,
+    /// The charge stages (`charge`).
+    pub stages: Stages,
+    pub tapers: Tapers,
+}
+
+/// The taper tables (`taper`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Tapers {
+    pub charge_temp: Table,
+    pub charge_soc: Table,
+    pub discharge_soc: Table,
+    /// By the lowest online member voltage per cell.
+    pub discharge_voltage: Table,
 }
 
 impl Limits {
@@ -91,6 +108,24 @@ impl Limits {
             accept_no_sensor: cfg.accept_no_temperature_sensor,
             min_bank_voltage: cfg.min_bank_voltage,
             total_capacity: cfg.total_capacity,
+            stages: Stages {
+                max_voltage: cfg.max_charge_voltage.unwrap_or(0.0),
+                float_voltage: cfg.float_voltage,
+                tail_current: cfg.tail_current,
+                tail_time: cfg.tail_time,
+                min_absorption: cfg.min_absorption_time,
+                max_absorption: cfg.max_absorption_time,
+                rebulk_soc: cfg.rebulk_soc,
+                rebulk_voltage: cfg.rebulk_voltage,
+                rebulk_days: cfg.rebulk_days,
+                cells: nominal(cfg.max_charge_voltage.unwrap_or(0.0)).map_or(4.0, cells),
+            },
+            tapers: Tapers {
+                charge_temp: cfg.charge_temp_table,
+                charge_soc: cfg.charge_soc_table,
+                discharge_soc: cfg.discharge_soc_table,
+                discharge_voltage: cfg.discharge_voltage_table,
+            },
         }
     }
 }
@@ -110,13 +145,15 @@ pub struct Decision {
     pub protections: Vec<String>,
     /// Every risk the configuration or the system accepts (`status`).
     pub risks: Vec<String>,
+    /// The charge stage in words (`/Info/ChargeMode`).
+    pub charge_mode: String,
 }
 
 /// A discharge stop that holds until the bank charges: the SoC when it began.
 #[derive(Debug, Clone, PartialEq)]
-struct Latch {
-    cause: Cause,
-    soc: Option<f64>,
+pub(super) struct Latch {
+    pub(super) cause: Cause,
+    pub(super) soc: Option<f64>,
 }
 
 /// The policy's state: the two gates, the shares, and what outlives a single reading.
@@ -142,6 +179,9 @@ pub struct Policy {
     last_voltage: Option<f64>,
     /// The CVL's plausibility against the bank's voltage, judged once at the first reading.
     cvl_check: Option<Result<(), String>>,
+    charger: Charger,
+    /// The CVL the stages set in the last step.
+    stage_voltage: f64,
 }
 
 impl Policy {
@@ -160,7 +200,22 @@ impl Policy {
             block_voltage: None,
             last_voltage: None,
             cvl_check: None,
+            charger: Charger::new(limits.stages, ""),
+            stage_voltage: limits.charge_voltage,
         }
+    }
+
+    /// Restores the charge stage kept in localsettings (`Charger::saved`).
+    pub fn restore_charge(&mut self, saved: &str) {
+        self.charger = Charger::new(self.limits.stages, saved);
+        if self.charger.stage() != crate::domain::charge::Stage::Bulk {
+            log::info!("charge stage restored: {saved}");
+        }
+    }
+
+    /// The charge stage to keep, when it changed since the last call.
+    pub fn charge_state(&mut self) -> Option<String> {
+        self.charger.take_dirty().then(|| self.charger.saved())
     }
 
     /// From now on a share that rises ramps (called once the start-up members are in).
@@ -191,102 +246,28 @@ impl Policy {
             blocking_discharge: 0,
             protections: vec!["waiting for SmartShunt data".into()],
             risks: self.risks(&BankState::default()),
+            charge_mode: "Bulk".into(),
         }
     }
 
-    /// Risks accepted by configuration or imposed by the system.
-    fn risks(&self, bank: &BankState) -> Vec<String> {
-        let mut out = Vec::new();
-        if self.limits.accept_no_sensor && !bank.any_sensor {
-            out.push("ACCEPT_NO_TEMPERATURE_SENSOR = true: no member has a temperature sensor, and nothing stops charging below 0 °C".into());
-        }
-        match self.feed_in {
-            Some(true) => out.push(format!(
-                "ESS feeds excess DC-coupled PV into the grid: DVCC gives solar chargers their full current whatever CCL says; a charge stop lowers CVL to {FEED_IN_CVL_DROP} V below the bank voltage instead"
-            )),
-            None => out.push("ESS feed-in setting unknown: a charge stop also lowers CVL, as if feed-in were on".into()),
-            Some(false) => {}
-        }
-        out
-    }
-
-    /// Judges the CVL against the bank's measured voltage once (at the first reading).
-    fn check_cvl(&mut self, bank: &BankState) -> Option<Cause> {
-        if self.cvl_check.is_none() {
-            if let Some(v) = bank.mean_voltage {
-                let cvl = self.limits.charge_voltage;
-                self.cvl_check = Some(match (nominal(cvl), nominal(v)) {
-                    (Some(a), Some(b)) if a == b => Ok(()),
-                    (a, b) => Err(format!(
-                        "Charging refused: MAX_CHARGE_VOLTAGE {cvl:.2} V is for {}, but the bank measures {v:.2} V ({}); correct the configuration and restart",
-                        a.map_or("no 12, 24 or 48 V bank".into(), |n| format!("a {n} V bank")),
-                        b.map_or("no 12, 24 or 48 V bank".into(), |n| format!("a {n} V bank"))
-                    )),
-                });
-                if let Some(Err(e)) = &self.cvl_check {
-                    log::error!("{e}");
-                }
-            }
-        }
-        match &self.cvl_check {
-            Some(Err(text)) => Some(Cause { key: "bank cvl".into(), text: text.clone(), member: None, latching: false }),
-            _ => None,
-        }
-    }
-
-    /// The causes members keep while offline (remembering the present ones).
-    fn keep(&mut self, charge: bool, members: &[Member], causes: &[Cause]) -> Vec<Cause> {
-        let mut out = Vec::new();
-        self.kept.retain(|(c, id), _| *c != charge || members.iter().any(|m| m.id == id));
-        for m in members {
-            let own: Vec<Cause> = causes.iter().filter(|c| c.member.as_deref() == Some(m.id)).cloned().collect();
-            let key = (charge, m.id.to_owned());
-            if m.presence == Presence::Online || !own.is_empty() {
-                if own.is_empty() {
-                    self.kept.remove(&key);
-                } else {
-                    self.kept.insert(key, own);
-                }
-            } else if let Some(kept) = self.kept.get(&key) {
-                out.extend(kept.iter().map(|c| Cause { text: format!("{} (kept while it is offline)", c.text), ..c.clone() }));
-            }
-        }
-        out
-    }
-
-    /// Latches the latching discharge causes; releases them once the bank charges or its SoC
-    /// has risen enough. Returns the latched ones still held.
-    fn latch(&mut self, causes: &[Cause], bank: &BankState) -> Vec<Cause> {
-        let charging = bank.current.is_some_and(|c| c >= LATCH_RELEASE_CURRENT);
-        let risen = |l: &Latch| matches!((l.soc, bank.soc), (Some(a), Some(b)) if b >= a + LATCH_RELEASE_SOC);
-        self.latches.retain(|key, l| {
-            let release = charging || risen(l);
-            if release {
-                log::warn!("discharge stop released ({key}): the bank is charging or its SoC has risen");
-            }
-            !release
-        });
-        for c in causes.iter().filter(|c| c.latching) {
-            self.latches.entry(c.key.clone()).or_insert_with(|| Latch { cause: c.clone(), soc: bank.soc });
-        }
-        self.latches
-            .values()
-            .filter(|l| !causes.iter().any(|c| c.key == l.cause.key))
-            .map(|l| Cause {
-                text: format!("{} (kept until the bank charges or its SoC rises {LATCH_RELEASE_SOC:.0} %)", l.cause.text),
-                ..l.cause.clone()
-            })
-            .collect()
-    }
-
-    /// Decides the limits for the members' present state.
+    /// Decides the limits for the members' present state (no wall clock: nothing re-bulks by
+    /// age).
     pub fn decide(&mut self, members: &[Member], now: Instant) -> Decision {
+        self.decide_at(members, now, 0)
+    }
+
+    /// Decides the limits; `wall` is the Unix time (for REBULK_DAYS).
+    pub fn decide_at(&mut self, members: &[Member], now: Instant, wall: u64) -> Decision {
         let l = self.limits;
         let bank = BankState::of(members);
         if bank.mean_voltage.is_some() {
             self.last_voltage = bank.mean_voltage;
         }
-        let (mut c_enter, mut c_linger) = (rules::charge(members, &l, &bank, false), rules::charge(members, &l, &bank, true));
+        let stage = self.charger.step(members, bank.mean_voltage, bank.soc, now, wall);
+        self.stage_voltage = stage.voltage;
+        // The over-voltage rule follows the CVL the stage sets (float included).
+        let staged = Limits { charge_voltage: stage.voltage, ..l };
+        let (mut c_enter, mut c_linger) = (rules::charge(members, &staged, &bank, false), rules::charge(members, &staged, &bank, true));
         let (mut d_enter, mut d_linger) = (rules::discharge(members, &l, &bank, false), rules::discharge(members, &l, &bank, true));
         if let Some(c) = self.check_cvl(&bank) {
             c_enter.push(c.clone());
@@ -314,8 +295,15 @@ impl Policy {
         let text = |applied: f64, target: f64, limit: f64, online_only: bool| {
             if applied < target - 1e-9 { ramping_text(applied, target, members, limit) } else { describe(target, members, limit, online_only) }
         };
-        let mut charge_text = ctext.unwrap_or_else(|| text(c_share, c_target, l.charge_current, true));
-        let charge_voltage = self.charge_voltage(cf, &mut charge_text);
+        // Tapers, each named when below 1.
+        let tail_floor = if l.charge_current * c_share > 0.0 { 2.0 * taper::tail_current(members, &l) / (l.charge_current * c_share) } else { 0.0 };
+        let c_tapers = [taper::charge_temperature(members, &l), taper::charge_soc(&bank, &l, tail_floor)];
+        let d_tapers = taper::discharge(&bank, &l);
+        let c_taper = c_tapers.iter().map(|f| f.value).fold(1.0, f64::min);
+        let d_taper = d_tapers.iter().map(|f| f.value).fold(1.0, f64::min);
+        let named = |fs: &[taper::Factor]| fs.iter().map(taper::Factor::text).collect::<String>();
+        let mut charge_text = ctext.unwrap_or_else(|| text(c_share, c_target, l.charge_current, true) + &named(&c_tapers));
+        let charge_voltage = self.charge_voltage(stage.voltage, cf, &mut charge_text);
         if let Some(note) = &self.note {
             charge_text.push_str("; ");
             charge_text.push_str(note);
@@ -324,48 +312,15 @@ impl Policy {
             c_enter.iter().map(|c| format!("charge: {}", c.text)).chain(d_enter.iter().map(|c| format!("discharge: {}", c.text))).collect();
         Decision {
             charge_voltage,
-            charge_current: l.charge_current * c_share * cf,
-            discharge_current: l.discharge_current * d_share * df,
+            charge_current: l.charge_current * c_share * cf * c_taper,
+            discharge_current: l.discharge_current * d_share * df * d_taper,
             charge_text,
-            discharge_text: dtext.unwrap_or_else(|| text(d_share, d_target, l.discharge_current, d_target == c_target)),
+            discharge_text: dtext.unwrap_or_else(|| text(d_share, d_target, l.discharge_current, d_target == c_target) + &named(&d_tapers)),
             blocking_charge: c_enter.iter().filter(|c| c.is_member()).count(),
             blocking_discharge: d_enter.iter().filter(|c| c.is_member()).count(),
             protections,
             risks: self.risks(&bank),
-        }
-    }
-
-    /// The CVL to leave behind at shutdown: lowered as for a charge block unless feed-in is
-    /// known to be off.
-    pub fn shutdown_voltage(&self) -> f64 {
-        let cvl = self.limits.charge_voltage;
-        match (self.feed_in, self.block_voltage.or(self.last_voltage)) {
-            (Some(false), _) | (_, None) => cvl,
-            (_, Some(v)) => (v - FEED_IN_CVL_DROP).min(cvl),
-        }
-    }
-
-    /// The CVL: the configured one, or while charging is blocked (and feed-in is on or not
-    /// known) frozen below the bank's voltage at the start of the block.
-    fn charge_voltage(&mut self, charge_factor: f64, text: &mut String) -> f64 {
-        let cvl = self.limits.charge_voltage;
-        if charge_factor > 0.0 || self.feed_in == Some(false) {
-            self.block_voltage = None;
-            return cvl;
-        }
-        if self.block_voltage.is_none() {
-            self.block_voltage = self.last_voltage;
-        }
-        match self.block_voltage {
-            Some(v) => {
-                let lowered = (v - FEED_IN_CVL_DROP).min(cvl);
-                text.push_str(&format!("; CVL lowered to {lowered:.2} V so solar chargers under ESS feed-in stop too"));
-                lowered
-            }
-            None => {
-                text.push_str("; ESS feed-in may still let solar chargers charge: no bank voltage to lower CVL from");
-                cvl
-            }
+            charge_mode: stage.mode,
         }
     }
 }

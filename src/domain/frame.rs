@@ -44,6 +44,7 @@ pub fn limits(d: &Decision) -> Vec<(&'static str, Value)> {
         (paths::MAX_CHARGE_CURRENT, amps(d.charge_current)),
         (paths::MAX_DISCHARGE_CURRENT, amps(d.discharge_current)),
         (paths::CHARGE_LIMITATION, d.charge_text.clone().into()),
+        (paths::CHARGE_MODE, d.charge_mode.clone().into()),
         (paths::DISCHARGE_LIMITATION, d.discharge_text.clone().into()),
         (paths::ALLOW_TO_CHARGE, Value::Uint(u32::from(d.charge_current > 0.0))),
         (paths::ALLOW_TO_DISCHARGE, Value::Uint(u32::from(d.discharge_current > 0.0))),

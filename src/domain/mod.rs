@@ -6,12 +6,13 @@
 //! * [`paths`] — the catalogue: one row per quantity (path, wire type, resolution, text,
 //!   aggregation rule).
 //! * [`bank`] — the member table; [`aggregate`] — the bank's values; [`bms`] — the charge and
-//!   discharge limits; [`frame`] — the values of one pass, row by row; [`memory`] — the bank's
+//!   discharge limits; [`charge`] — the charge stages (bulk, absorption, float, re-bulk); [`frame`] — the values of one pass, row by row; [`memory`] — the bank's
 //!   memory as one settings string.
 
 pub mod aggregate;
 pub mod bank;
 pub mod bms;
+pub mod charge;
 pub mod frame;
 pub mod memory;
 pub mod paths;

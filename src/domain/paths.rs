@@ -159,6 +159,8 @@ pub const MAX_CHARGE_VOLTAGE: &str = "/Info/MaxChargeVoltage";
 pub const MAX_CHARGE_CURRENT: &str = "/Info/MaxChargeCurrent";
 pub const MAX_DISCHARGE_CURRENT: &str = "/Info/MaxDischargeCurrent";
 pub const CHARGE_LIMITATION: &str = "/Info/ChargeLimitation";
+/// The charge stage in words, as serialbattery publishes it.
+pub const CHARGE_MODE: &str = "/Info/ChargeMode";
 pub const DISCHARGE_LIMITATION: &str = "/Info/DischargeLimitation";
 pub const ALLOW_TO_CHARGE: &str = "/Io/AllowToCharge";
 pub const ALLOW_TO_DISCHARGE: &str = "/Io/AllowToDischarge";
@@ -371,6 +373,7 @@ pub static CATALOGUE: &[Quantity] = &[
     bms(MAX_CHARGE_CURRENT, Kind::Double { step: A }, Format::AMP),
     bms(MAX_DISCHARGE_CURRENT, Kind::Double { step: A }, Format::AMP),
     bms(CHARGE_LIMITATION, Kind::Text, Format::Plain),
+    bms(CHARGE_MODE, Kind::Text, Format::Plain),
     bms(DISCHARGE_LIMITATION, Kind::Text, Format::Plain),
     bms(ALLOW_TO_CHARGE, Kind::Uint, Format::Plain),
     bms(ALLOW_TO_DISCHARGE, Kind::Uint, Format::Plain),

@@ -4,6 +4,7 @@
 
 pub mod child;
 pub mod demo;
+pub mod dryrun;
 pub mod privbus;
 pub mod sim;
 pub mod simulate;

@@ -4,6 +4,7 @@
 mod harness;
 
 mod bms;
+mod charging;
 mod contract;
 mod discovery;
 mod faults;

@@ -75,6 +75,15 @@ fn cross_checks() {
             "DEVICE_MODE = virtual-bms\nMAX_CHARGE_VOLTAGE = 14.2\nMAX_CHARGE_CURRENT = 100\nMAX_DISCHARGE_CURRENT = 100\nMIN_BANK_VOLTAGE = 14.4\n",
             &["t.ini:5: MIN_BANK_VOLTAGE: MIN_BANK_VOLTAGE (14.4 V, t.ini:5) must be lower than MAX_CHARGE_VOLTAGE (14.2 V, t.ini:2)"],
         ),
+        // The charge stages in order, and a table that is not one.
+        (
+            "DEVICE_MODE = virtual-bms\nMAX_CHARGE_VOLTAGE = 14.2\nMAX_CHARGE_CURRENT = 100\nMAX_DISCHARGE_CURRENT = 100\nFLOAT_VOLTAGE = 14.4\nMIN_ABSORPTION_TIME = 900\nMAX_ABSORPTION_TIME = 600\nCHARGE_SOC_TABLE = 90:1, 85:0.5\n",
+            &[
+                "t.ini:5: FLOAT_VOLTAGE: FLOAT_VOLTAGE (14.4 V, t.ini:5) must be lower than MAX_CHARGE_VOLTAGE (14.2 V, t.ini:2)",
+                "t.ini:7: MAX_ABSORPTION_TIME: MIN_ABSORPTION_TIME (900 s, t.ini:6) must not be more than MAX_ABSORPTION_TIME (600 s, t.ini:7)",
+                "t.ini:8: CHARGE_SOC_TABLE: \"90:1, 85:0.5\" is not valid, expected points x:factor, x rising, factors 0 to 1 (the x values must rise from point to point)",
+            ],
+        ),
         // A rejected value does not also trigger the cross-check.
         ("TEMP_COLD_DANGER = 90\n", &["t.ini:1: TEMP_COLD_DANGER: \"90\" is not valid, expected a temperature in °C between -40 and 80"]),
         // virtual-bms needs each limit.

@@ -170,7 +170,7 @@ fn h8_the_bank_voltage_guards_what_the_shunts_alarms_might_not() {
     let high = v(14.45);
     let d = p.decide(&[m("A", Presence::Online, &high)], t0);
     assert_eq!(d.charge_current, 0.0);
-    assert!(d.charge_text.contains("above 14.40 V (MAX_CHARGE_VOLTAGE 14.20 V)"), "{}", d.charge_text);
+    assert!(d.charge_text.contains("above 14.40 V (CVL 14.20 V)"), "{}", d.charge_text);
     // Back under the CVL + margin but above the CVL: still stopped (the margin).
     let between = v(14.3);
     assert_eq!(p.decide(&[m("A", Presence::Online, &between)], at(t0, 1)).charge_current, 0.0);

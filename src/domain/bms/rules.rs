@@ -175,7 +175,7 @@ pub fn charge(members: &[Member], l: &Limits, bank: &BankState, lingering: bool)
     if let (Some(v), Some(n)) = (bank.highest_voltage, nominal(l.charge_voltage)) {
         let limit = if lingering { l.charge_voltage } else { l.charge_voltage + OVERVOLTAGE_PER_CELL * cells(n) };
         if v > limit {
-            let text = format!("Charging stopped: the bank is at {v:.2} V, above {limit:.2} V (MAX_CHARGE_VOLTAGE {:.2} V)", l.charge_voltage);
+            let text = format!("Charging stopped: the bank is at {v:.2} V, above {limit:.2} V (CVL {:.2} V)", l.charge_voltage);
             out.push(Cause::bank("overvoltage", text));
         }
     }
@@ -213,6 +213,11 @@ pub fn discharge(members: &[Member], l: &Limits, bank: &BankState, lingering: bo
         if v < min {
             out.push(Cause::bank("undervoltage", format!("Discharging stopped: the bank is at {v:.2} V, below {min:.2} V")).latching());
         }
+    }
+    // The voltage taper's cut-off (its factor 0), before the shunts' own low-voltage alarm.
+    if let Some(v) = bank.lowest_voltage.filter(|v| l.tapers.discharge_voltage.at(v / l.stages.cells) <= 0.0) {
+        let per_cell = v / l.stages.cells;
+        out.push(Cause::bank("cutoff", format!("Discharging stopped: the bank is at {v:.2} V under load ({per_cell:.2} V per cell)")).latching());
     }
     out
 }

@@ -1,5 +1,6 @@
 use super::*;
 use crate::domain::aggregate::Readings;
+use crate::domain::charge::table::Table;
 use crate::domain::frame::{limits, shutdown_limits};
 use crate::domain::paths::{self, Q};
 use crate::value::Value;
@@ -19,6 +20,9 @@ pub(super) const L: Limits = Limits {
     accept_no_sensor: false,
     min_bank_voltage: None,
     total_capacity: None,
+    // No float stage; the tapers flat: these tests are about the rules.
+    stages: crate::domain::charge::Stages { float_voltage: None, ..crate::domain::charge::tests::S },
+    tapers: Tapers { charge_temp: Table::ONE, charge_soc: Table::ONE, discharge_soc: Table::ONE, discharge_voltage: Table::ONE },
 };
 pub(super) const INSTANT: Limits = Limits { hold: Duration::ZERO, ramp: Duration::ZERO, ..L };
 
