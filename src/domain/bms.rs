@@ -328,4 +328,6 @@ impl Policy {
 #[cfg(test)]
 mod hazard_tests;
 #[cfg(test)]
+mod taper_tests;
+#[cfg(test)]
 mod tests;
