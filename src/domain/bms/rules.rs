@@ -135,6 +135,51 @@ fn by_text(who: Option<&str>) -> String {
     who.map(|n| format!(" (no sensor of its own; {n}'s)")).unwrap_or_default()
 }
 
+/// A shunt alarm that stops a direction: the quantity, the rule's key, its words, and
+/// whether the stop latches until the bank charges.
+type AlarmRule = (Q, &'static str, &'static str, bool);
+
+/// The alarms that stop charging, in the order they are named.
+const CHARGE_ALARMS: [AlarmRule; 4] = [
+    (Q::AlarmHighVoltage, "hv", "high-voltage alarm", false),
+    (Q::AlarmHighTemperature, "ht", "high-temperature alarm", false),
+    (Q::AlarmLowTemperature, "lt", "low-temperature alarm", false),
+    (Q::AlarmMidVoltage, "mid", "midpoint alarm (the bank is out of balance)", false),
+];
+
+/// The alarms that stop discharging.
+const DISCHARGE_ALARMS: [AlarmRule; 3] = [
+    (Q::AlarmLowVoltage, "lv", "low-voltage alarm", true),
+    (Q::AlarmLowSoc, "ls", "low-SoC alarm", true),
+    (Q::AlarmHighTemperature, "ht", "high-temperature alarm", false),
+];
+
+/// A member's own cause for a direction: its first raised alarm, a sensor fault (charging),
+/// or a temperature outside `(cold, hot)` by its own sensor or the bank's.
+fn member_cause(
+    m: &Member,
+    counted: &[&Member],
+    bank: &BankState,
+    alarms: &[AlarmRule],
+    sensor_fault: bool,
+    (cold, hot): (f64, f64),
+    verb: &str,
+) -> Option<Cause> {
+    if let Some((_, rule, words, latching)) = alarms.iter().find(|(q, ..)| alarm(m, *q)) {
+        let c = Cause::of(rule, m, format!("{} {words}", m.name));
+        return Some(if *latching { c.latching() } else { c });
+    }
+    let own = get(m, Q::Temperature);
+    if sensor_fault && get(m, Q::HasTemperature) == Some(1.0) && own.is_none() {
+        return Some(Cause::of("sensor", m, format!("{} temperature sensor fault (no valid reading)", m.name)));
+    }
+    if let Some((t, who)) = judged(m, counted, bank.coldest, own).filter(|(t, _)| *t < cold) {
+        return Some(Cause::of("cold", m, format!("{} too cold to {verb} ({t:.1} °C < {cold:.1} °C){}", m.name, by_text(who))));
+    }
+    let (t, who) = judged(m, counted, bank.hottest, own).filter(|(t, _)| *t > hot)?;
+    Some(Cause::of("hot", m, format!("{} too hot to {verb} ({t:.1} °C > {hot:.1} °C){}", m.name, by_text(who))))
+}
+
 /// Charge-blocking causes. `lingering`: judged by the re-open thresholds.
 pub fn charge(members: &[Member], l: &Limits, bank: &BankState, lingering: bool) -> Vec<Cause> {
     let mut out = Vec::new();
@@ -147,24 +192,7 @@ pub fn charge(members: &[Member], l: &Limits, bank: &BankState, lingering: bool)
     let (cold, hot) = (l.temp_cold + margin, l.temp_hot - margin);
     let counted: Vec<&Member> = counted(members).collect();
     for m in &counted {
-        let own = get(m, Q::Temperature);
-        let cause = if alarm(m, Q::AlarmHighVoltage) {
-            Some(Cause::of("hv", m, format!("{} high-voltage alarm", m.name)))
-        } else if alarm(m, Q::AlarmHighTemperature) {
-            Some(Cause::of("ht", m, format!("{} high-temperature alarm", m.name)))
-        } else if alarm(m, Q::AlarmLowTemperature) {
-            Some(Cause::of("lt", m, format!("{} low-temperature alarm", m.name)))
-        } else if alarm(m, Q::AlarmMidVoltage) {
-            Some(Cause::of("mid", m, format!("{} midpoint alarm (the bank is out of balance)", m.name)))
-        } else if get(m, Q::HasTemperature) == Some(1.0) && own.is_none() {
-            Some(Cause::of("sensor", m, format!("{} temperature sensor fault (no valid reading)", m.name)))
-        } else if let Some((t, who)) = judged(m, &counted, bank.coldest, own).filter(|(t, _)| *t < cold) {
-            Some(Cause::of("cold", m, format!("{} too cold to charge ({t:.1} °C < {cold:.1} °C){}", m.name, by_text(who))))
-        } else if let Some((t, who)) = judged(m, &counted, bank.hottest, own).filter(|(t, _)| *t > hot) {
-            Some(Cause::of("hot", m, format!("{} too hot to charge ({t:.1} °C > {hot:.1} °C){}", m.name, by_text(who))))
-        } else {
-            None
-        };
+        let cause = member_cause(m, &counted, bank, &CHARGE_ALARMS, true, (cold, hot), "charge");
         out.extend(cause);
     }
     if !bank.any_sensor && !l.accept_no_sensor && !counted.is_empty() {
@@ -193,20 +221,7 @@ pub fn discharge(members: &[Member], l: &Limits, bank: &BankState, lingering: bo
     let (cold, hot) = (l.temp_discharge_cold + margin, l.temp_discharge_hot - margin);
     let mut out = Vec::new();
     for m in &counted {
-        let own = get(m, Q::Temperature);
-        let cause = if alarm(m, Q::AlarmLowVoltage) {
-            Some(Cause::of("lv", m, format!("{} low-voltage alarm", m.name)).latching())
-        } else if alarm(m, Q::AlarmLowSoc) {
-            Some(Cause::of("ls", m, format!("{} low-SoC alarm", m.name)).latching())
-        } else if alarm(m, Q::AlarmHighTemperature) {
-            Some(Cause::of("ht", m, format!("{} high-temperature alarm", m.name)))
-        } else if let Some((t, who)) = judged(m, &counted, bank.coldest, own).filter(|(t, _)| *t < cold) {
-            Some(Cause::of("cold", m, format!("{} too cold to discharge ({t:.1} °C < {cold:.1} °C){}", m.name, by_text(who))))
-        } else if let Some((t, who)) = judged(m, &counted, bank.hottest, own).filter(|(t, _)| *t > hot) {
-            Some(Cause::of("hot", m, format!("{} too hot to discharge ({t:.1} °C > {hot:.1} °C){}", m.name, by_text(who))))
-        } else {
-            None
-        };
+        let cause = member_cause(m, &counted, bank, &DISCHARGE_ALARMS, false, (cold, hot), "discharge");
         out.extend(cause);
     }
     if let (Some(v), Some(min)) = (bank.lowest_voltage, min_bank_voltage(l)) {
