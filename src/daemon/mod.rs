@@ -32,8 +32,9 @@ use start::{Stored, build_service, effective_name, identity, spawn_inputs};
 /// How long a stopping virtual BMS keeps its name after publishing CCL 0: two DVCC periods
 /// (3 s each) and a second.
 const SHUTDOWN_HOLD: Duration = Duration::from_secs(7);
-/// The feed-in setting is read every this many 1 s ticks.
-const FEED_IN_PERIOD: u64 = 30;
+/// The feed-in setting is read at the first tick and then every this many 1 s ticks, besides
+/// whenever localsettings signals a change (the safety net if a signal was missed).
+const FEED_IN_PERIOD: u64 = 60;
 
 /// How long one call to localsettings or a VregLink may take before we go on without it.
 const CALL_TIMEOUT: Duration = Duration::from_secs(5);
@@ -74,6 +75,8 @@ enum Input {
     Written(Written),
     /// ESS feed-in of DC-coupled PV, as localsettings says (`None`: not known).
     FeedIn(Option<bool>),
+    /// localsettings signalled a change of the feed-in setting.
+    FeedInChanged,
     Tick,
     Stop,
 }
@@ -262,6 +265,7 @@ impl Daemon {
                 }
             }
             Input::FeedIn(on) => self.on_feed_in(on),
+            Input::FeedInChanged => self.read_feed_in(),
             Input::Written(_) => {}
             Input::Stop => return Some(Exit::Stopped),
         }

@@ -9,7 +9,7 @@ use smol::stream::StreamExt;
 use zbus::Connection;
 
 use super::{CALL_TIMEOUT, Input, SCAN_TIMEOUT};
-use crate::config::Config;
+use crate::config::{Config, DeviceMode};
 use crate::domain::bms::Policy;
 use crate::domain::frame;
 use crate::domain::paths::{self, Q};
@@ -130,6 +130,23 @@ pub(super) fn spawn_inputs(conn: &Connection, cfg: &Config, tx: &Sender<Input>, 
         scan_timeout: SCAN_TIMEOUT,
         rescan_interval: cfg.rescan_interval,
     };
+    if cfg.mode == DeviceMode::VirtualBms {
+        // ESS feed-in decides how a charge stop reaches solar chargers: follow it at once.
+        let (c, t) = (conn.clone(), tx.clone());
+        crate::rt::spawn(async move {
+            match settings::changes(&c, paths::OVERVOLTAGE_FEED_IN).await {
+                Ok(mut changes) => {
+                    while changes.next().await.is_some() {
+                        if t.send(Input::FeedInChanged).await.is_err() {
+                            break;
+                        }
+                    }
+                }
+                Err(e) => log::warn!("cannot follow {}: {e}; it is read once a minute", paths::OVERVOLTAGE_FEED_IN),
+            }
+        })
+        .detach();
+    }
     let (c, t) = (conn.clone(), tx.clone());
     crate::rt::spawn(async move {
         if let Err(e) = monitor::run(c, opts, t.clone()).await {

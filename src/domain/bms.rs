@@ -176,6 +176,8 @@ pub struct Policy {
     latches: BTreeMap<String, Latch>,
     /// The bank's voltage when the current charge block began (for the feed-in CVL).
     block_voltage: Option<f64>,
+    /// The bank sagged below the solar chargers' target during this block (logged once).
+    sag_warned: bool,
     last_voltage: Option<f64>,
     /// The CVL's plausibility against the bank's voltage, judged once at the first reading.
     cvl_check: Option<Result<(), String>>,
@@ -198,6 +200,7 @@ impl Policy {
             kept: BTreeMap::new(),
             latches: BTreeMap::new(),
             block_voltage: None,
+            sag_warned: false,
             last_voltage: None,
             cvl_check: None,
             charger: Charger::new(limits.stages, ""),

@@ -4,10 +4,12 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use zbus::Connection;
+use zbus::message::Type;
 use zbus::zvariant::{OwnedValue, Value as Z};
+use zbus::{Connection, MatchRule, MessageStream};
 
 use super::call::{self, CallError};
+use super::service::BUSITEM;
 use super::wire;
 use crate::value::Value;
 
@@ -43,4 +45,18 @@ pub async fn add_settings(conn: &Connection, settings: &[(&str, Value)], limit: 
 /// Writes one setting; returns localsettings' code (0 = ok).
 pub async fn set_value(conn: &Connection, path: &str, value: &Value, limit: Duration) -> Result<i32, CallError> {
     call::set_value(conn, SETTINGS_SERVICE, path, value, limit).await
+}
+
+/// Signals from localsettings that `path` changed (its `PropertiesChanged`), so a setting is
+/// followed without polling. Each item of the stream is one change; read the value with
+/// `call::get_value`.
+pub async fn changes(conn: &Connection, path: &str) -> zbus::Result<MessageStream> {
+    let rule = MatchRule::builder()
+        .msg_type(Type::Signal)
+        .sender(SETTINGS_SERVICE)?
+        .interface(BUSITEM)?
+        .member("PropertiesChanged")?
+        .path(path.to_owned())?
+        .build();
+    MessageStream::for_match_rule(rule, conn, Some(16)).await
 }

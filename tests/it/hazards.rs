@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use aggregate_shunts::status::Items;
 use aggregate_shunts::tools::sim::{Battery, ShuntSpec, SimShunt};
 use aggregate_shunts::value::Value;
+use aggregate_shunts::venus::wire;
 use smol::stream::StreamExt;
 use zbus::{MatchRule, MessageStream, message::Type};
 
@@ -95,6 +96,14 @@ fn h2_with_feed_in_a_charge_block_brings_cvl_below_the_bank() {
             b2.set([("/Dc/0/Temperature", Value::Double(20.0))]).await.unwrap();
             let i = rig.until(5 * SEC, "warm again", limits(300.0, 600.0)).await;
             assert!(close(num(&i, "/Info/MaxChargeVoltage"), 14.2, 1e-9));
+            if !lowered {
+                // Switched on in the GUI: followed at once (localsettings' PropertiesChanged),
+                // not at the next poll a minute later.
+                let path = "/Settings/CGwacs/OvervoltageFeedIn";
+                let body = (wire::to_variant(&Value::Uint(1)),);
+                rig.client.call_method(Some("com.victronenergy.settings"), path, Some("com.victronenergy.BusItem"), "SetValue", &body).await.unwrap();
+                rig.until(3 * SEC, "feed-in followed", |i| text(i, "/Bms/AcceptedRisks").contains("ESS feeds")).await;
+            }
         }
     });
 }

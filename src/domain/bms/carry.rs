@@ -106,6 +106,7 @@ impl Policy {
     pub(super) fn charge_voltage(&mut self, cvl: f64, charge_factor: f64, text: &mut String) -> f64 {
         if charge_factor > 0.0 || self.feed_in == Some(false) {
             self.block_voltage = None;
+            self.sag_warned = false;
             return cvl;
         }
         if self.block_voltage.is_none() {
@@ -115,6 +116,22 @@ impl Policy {
             Some(v) => {
                 let lowered = (v - FEED_IN_CVL_DROP).min(cvl);
                 text.push_str(&format!("; CVL lowered to {lowered:.2} V so solar chargers under ESS feed-in stop too"));
+                // DVCC may tell them up to CVL + 0.4 V: once the bank sags below that, they
+                // may charge it again, and no CVL can stop them without letting ESS feed the
+                // battery into the grid.
+                let target = lowered + FEED_IN_CVL_DROP - 0.1;
+                if self.last_voltage.is_some_and(|now| now < target - 0.02) && self.feed_in == Some(true) {
+                    let now = self.last_voltage.unwrap_or(v);
+                    text.push_str(&format!(
+                        "; WARNING: the bank ({now:.2} V) is below the solar chargers' target ({target:.2} V) under ESS feed-in, so they may charge it: turn off feed-in of DC-coupled PV while it can be this cold"
+                    ));
+                    if !self.sag_warned {
+                        self.sag_warned = true;
+                        log::warn!(
+                            "ESS feed-in: the bank sagged to {now:.2} V, below the solar chargers' {target:.2} V: the charge stop may not hold for them"
+                        );
+                    }
+                }
                 lowered
             }
             None => {

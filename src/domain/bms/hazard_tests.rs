@@ -77,6 +77,13 @@ fn h2_a_charge_block_lowers_and_freezes_cvl_unless_feed_in_is_off() {
         let w = warm();
         assert_eq!(p.decide(&[m("B", Presence::Online, &w)], at(t0, 20)).charge_voltage, 14.2);
     }
+    // Feed-in on and the bank sagging below the chargers' target: said loudly.
+    let mut p = Policy::new(INSTANT);
+    p.set_feed_in(Some(true));
+    let (a, sagged) = (cold(13.30), cold(12.90));
+    p.decide(&[m("B", Presence::Online, &a)], t0);
+    let d = p.decide(&[m("B", Presence::Online, &sagged)], at(t0, 5));
+    assert!(d.charge_text.contains("WARNING: the bank (12.90 V) is below the solar chargers' target (13.20 V)"), "{}", d.charge_text);
     let mut p = Policy::new(INSTANT);
     p.set_feed_in(Some(false));
     let a = cold(13.3);
