@@ -74,6 +74,7 @@ pub async fn render(conn: &Connection) -> Result<String, String> {
             t(paths::MAX_CHARGE_CURRENT),
             t(paths::MAX_DISCHARGE_CURRENT)
         );
+        let _ = writeln!(out, "    stage:     {}", t(paths::CHARGE_MODE));
         let _ = writeln!(out, "    charge:    {}", t(paths::CHARGE_LIMITATION));
         let _ = writeln!(out, "    discharge: {}", t(paths::DISCHARGE_LIMITATION));
         let list = |p: &str| {
