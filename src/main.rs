@@ -179,7 +179,7 @@ fn status_cmd() -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("the aggregate service is not available: {e}");
+            eprintln!("{e}");
             ExitCode::from(1)
         }
     }

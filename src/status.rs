@@ -8,7 +8,7 @@ use std::time::Duration;
 use zbus::Connection;
 
 use crate::domain::paths;
-use crate::publish::SERVICE_NAME;
+use crate::publish::{PROCESS_NAME, SERVICE_NAME};
 use crate::value::Value;
 use crate::venus::call::{self, CallError};
 
@@ -21,6 +21,49 @@ pub async fn get_items(conn: &Connection, service: &str) -> Result<Items, CallEr
     Ok(items.into_iter().map(|(p, v, t)| (p, (v, t))).collect())
 }
 
+/// Why `status` has nothing to show, in words: not running, starting, or not answering.
+pub fn not_available(e: &CallError) -> String {
+    match e {
+        CallError::Absent if daemon_on_this_bus() => "the aggregate is starting: its process runs but has not taken its bus name yet; it does \
+             once its members' data is in (at most START_TIMEOUT, 10 s by default). Try again in a few seconds."
+            .into(),
+        CallError::Absent => format!(
+            "the aggregate is not running ({SERVICE_NAME} is not on the bus). See whether the service runs: \
+             svstat /service/{PROCESS_NAME}; and why not in its log: tail -n 50 /var/log/{PROCESS_NAME}/current"
+        ),
+        CallError::Timeout => "the aggregate did not answer within 3 s (the GX may be very busy); try again".into(),
+        other => format!("the aggregate could not be read: it {other}"),
+    }
+}
+
+/// True when a daemon process (not a command such as `status`) runs with the same system bus
+/// as this one: it is starting, not missing.
+fn daemon_on_this_bus() -> bool {
+    let own_bus = std::env::var("DBUS_SYSTEM_BUS_ADDRESS").unwrap_or_default();
+    let me = std::process::id().to_string();
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return false;
+    };
+    procs.flatten().any(|p| {
+        let pid = p.file_name();
+        if pid.to_string_lossy() == me {
+            return false;
+        }
+        let Ok(cmdline) = std::fs::read(p.path().join("cmdline")) else {
+            return false;
+        };
+        let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).filter(|a| !a.is_empty()).collect();
+        let is_daemon = args.first().is_some_and(|a| a.ends_with(PROCESS_NAME.as_bytes()))
+            && args.iter().skip(1).all(|a| a.starts_with(b"--") || a.contains(&b'/') || a.ends_with(b".ini"));
+        let bus = std::fs::read(p.path().join("environ")).ok().map(|env| {
+            env.split(|b| *b == 0)
+                .find_map(|kv| kv.strip_prefix(b"DBUS_SYSTEM_BUS_ADDRESS=").map(|v| String::from_utf8_lossy(v).into_owned()))
+                .unwrap_or_default()
+        });
+        is_daemon && bus.is_some_and(|b| b == own_bus)
+    })
+}
+
 fn text<'a>(items: &'a Items, path: &str) -> &'a str {
     match items.get(path) {
         Some((v, t)) if v.is_valid() && !t.is_empty() => t,
@@ -30,7 +73,7 @@ fn text<'a>(items: &'a Items, path: &str) -> &'a str {
 
 /// The aggregate and its members as a readable table.
 pub async fn render(conn: &Connection) -> Result<String, String> {
-    let agg = get_items(conn, SERVICE_NAME).await.map_err(|e| format!("{SERVICE_NAME} {e}"))?;
+    let agg = get_items(conn, SERVICE_NAME).await.map_err(|e| not_available(&e))?;
     let mut out = String::new();
     let t = |p: &str| text(&agg, p).to_owned();
     let _ = writeln!(

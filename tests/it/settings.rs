@@ -69,3 +69,27 @@ fn check_config_ends_with_the_error_count() {
     assert!(lines[0].ends_with("the closing quote is missing"), "{lines:?}");
     assert_eq!(lines.last().map(String::as_str), Some("1 error"), "{lines:?}");
 }
+
+/// `status` says in words what to do when there is no aggregate, and that it is starting
+/// while its process runs but has not taken its name yet; no D-Bus error names.
+#[test]
+fn status_without_a_service_and_while_starting() {
+    run(async {
+        let mut rig = Rig::new("status-words").await;
+        let status = |rig: &Rig| {
+            let out = std::process::Command::new(BIN).arg("status").env("DBUS_SYSTEM_BUS_ADDRESS", &rig.bus.address).output().unwrap();
+            (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+        };
+        let (code, text) = status(&rig);
+        assert_eq!(code, Some(1));
+        assert!(text.contains("the aggregate is not running") && text.contains("svstat /service/dbus-aggregate-smartshunts"), "{text}");
+        assert!(!text.contains("org.freedesktop"), "{text}");
+        // No member: the daemon waits START_TIMEOUT before it takes its name.
+        let mut d = rig.daemon("START_TIMEOUT = 8\n");
+        smol::Timer::after(SEC).await;
+        let (code, text) = status(&rig);
+        assert_eq!(code, Some(1));
+        assert!(text.contains("the aggregate is starting"), "{text}");
+        assert_eq!(d.stop().await, Some(0));
+    });
+}
