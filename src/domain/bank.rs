@@ -110,7 +110,8 @@ impl Bank {
         }
         if !is_smartshunt(id.product_id, &id.product_name) {
             if self.once.first(&format!("{service} notshunt")) {
-                log::info!("{service} ignored: not a SmartShunt (ProductId {:?}, '{}')", id.product_id.map(|p| format!("0x{p:X}")), id.product_name);
+                let product = id.product_id.map_or_else(|| "none".to_owned(), |p| format!("0x{p:X}"));
+                log::info!("{service} ignored: not a SmartShunt (ProductId {product}, '{}')", id.product_name);
             }
             return fx;
         }
