@@ -2,6 +2,7 @@
 # Stop dbus-aggregate-smartshunts and keep it stopped, also after reboots and
 # firmware updates (a marker in the settings dir, /data/setupOptions/<package>/,
 # tells the boot hook and SetupHelper's reinstall).
+# Warns when the aggregate is the system's battery monitor.
 # enable.sh undoes this. ROOT=<dir> works below <dir> (tests).
 set -eu
 AGG_PKGDIR=$(cd "$(dirname "$0")" && pwd -P)
@@ -9,6 +10,7 @@ AGG_PKGDIR=$(cd "$(dirname "$0")" && pwd -P)
 
 agg_is_installed || agg_die "$PKG is not installed in $DEVICE_DIR"
 
+agg_warn_battery_monitor disabling
 mkdir -p "$SETTINGS"
 : > "$DISABLED_MARK"
 # SetupHelper copies services/$PKG at its next reinstall; a down file there

@@ -15,6 +15,8 @@
 # (AggregateSmartShunts-0.2.0.tar.gz -> /data/AggregateSmartShunts):
 #   bin/{armv7,aarch64}/dbus-aggregate-smartshunts   config.default.ini
 #   install.sh enable.sh disable.sh restart.sh uninstall.sh get-logs.sh lib/common.sh
+#   dbus-aggregate-smartshunts (packaging/lib/cli.sh: check-config/status/forget
+#                              on the installed configuration)
 #   service/{run,log/run} rc/boot.sh                  standalone daemontools + boot hook
 #   setup version firstCompatibleVersion services/dbus-aggregate-smartshunts/{run,log/run}
 #                                                     SetupHelper package files
@@ -50,7 +52,7 @@ while [ $# -gt 0 ]; do
         --bin-aarch64) bin_aarch64=$2; build=0; shift ;;
         --out) out=$2; shift ;;
         --config-default) config_default=$2; shift ;;
-        -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
         *) die "unknown option $1 (see --help)" ;;
     esac
     shift
@@ -103,6 +105,7 @@ put 644 packaging/lib/common.sh lib/common.sh
 put 755 service/run service/run
 put 755 service/log/run service/log/run
 put 755 rc/boot.sh rc/boot.sh
+put 755 packaging/lib/cli.sh "$PKG"   # the command on the installed configuration
 put 755 service/run "services/$PKG/run"
 put 755 service/log/run "services/$PKG/log/run"
 put 755 packaging/setup setup

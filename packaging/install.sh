@@ -84,7 +84,37 @@ user_config=""
 for c in "$CONFIG" "$DEST/config.ini" "$LEGACY_DIR/config.ini"; do
     if [ -f "$c" ]; then user_config=$c; break; fi
 done
-if ! agg_check_pair "$SRC/bin/$arch/$PKG" "$SRC/config.default.ini" "$user_config"; then
+# The original Python program's settings (/data/apps/...): carried over into
+# ours only while ours sets nothing, and checked with it before anything changes.
+carry=""
+carried=""
+carry_notes=""
+check_config=$user_config
+check_name=""
+tmp_check=""
+trap 'rm -f "$tmp_check"' EXIT
+if [ -f "$ORIG_DIR/config.ini" ]; then
+    if [ -n "$user_config" ] && agg_config_has_settings "$user_config"; then
+        grep -q '^# Carried over from the original program' "$user_config" ||
+            agg_say "not carrying over $ORIG_DEVICE_DIR/config.ini of the original program: ${user_config#"$ROOT"} has settings already (compare the two by hand)"
+    else
+        carry=$(agg_orig_carry "$ORIG_DIR/config.ini")
+        carried=$(printf '%s\n' "$carry" | sed -n 's/^S //p')
+        carry_notes=$(printf '%s\n' "$carry" | sed -n 's/^N //p')
+        if [ -n "$carried" ]; then
+            tmp_check=$(mktemp "${TMPDIR:-/tmp}/$PKG-carried.XXXXXX")
+            { if [ -n "$user_config" ]; then cat "$user_config"; fi; printf '%s\n' "$carried"; } > "$tmp_check"
+            check_config=$tmp_check
+            check_name="$SETTINGS_DEVICE_DIR/config.ini (with the settings carried over from $ORIG_DEVICE_DIR/config.ini)"
+        fi
+    fi
+fi
+if ! agg_check_pair "$SRC/bin/$arch/$PKG" "$SRC/config.default.ini" "$check_config" "$check_name"; then
+    if [ -n "$carried" ]; then
+        agg_say "settings carried over from the original program's $ORIG_DEVICE_DIR/config.ini:" >&2
+        printf '%s\n' "$carried" | sed 's/^/    /' >&2
+        agg_die "$PKG $new_version rejects them (see above); nothing was changed. Fix $ORIG_DEVICE_DIR/config.ini, or write your own settings into $SETTINGS_DEVICE_DIR/config.ini (then nothing is carried over), and run install.sh again."
+    fi
     agg_die "$PKG $new_version rejects the configuration above; nothing was changed. Fix ${user_config#"$ROOT"} and run install.sh again."
 fi
 
@@ -111,6 +141,23 @@ fi
 cp "$DEST/MANIFEST" "$INSTALLED_LIST"
 printf '%s\n' "$new_version" > "$INSTALLED_VERSION"
 agg_ensure_config
+if [ -n "$carried" ]; then
+    {
+        echo ""
+        echo "# Carried over from the original program's $ORIG_DEVICE_DIR/config.ini by install.sh"
+        echo "# on $(date '+%Y-%m-%d %H:%M'):"
+        printf '%s\n' "$carried"
+        [ -z "$carry_notes" ] || printf '%s\n' "$carry_notes" | sed 's/^/# not carried over: /'
+    } >> "$CONFIG"
+    agg_say "carried over from the original program's $ORIG_DEVICE_DIR/config.ini into $SETTINGS_DEVICE_DIR/config.ini:"
+    printf '%s\n' "$carried" | sed 's/^/    /'
+elif [ -f "$ORIG_DIR/config.ini" ] && [ -n "$carry_notes$carry" ]; then
+    agg_say "nothing in the original program's $ORIG_DEVICE_DIR/config.ini has an equivalent here"
+fi
+if [ -n "$carry_notes" ]; then
+    agg_warn "not carried over from the original program's config.ini (no equivalent here), and what to do:"
+    printf '%s\n' "$carry_notes" | sed 's/^/    /' >&2
+fi
 agg_render_run
 # The disabled state for SetupHelper too, should it take over later.
 if [ -e "$DISABLED_MARK" ]; then
@@ -123,8 +170,10 @@ fi
 # firmware update. A manual install from its menu takes over (see setup).
 : > "$NO_AUTO_INSTALL"
 
-# 3. /service entry (a copy, see lib/common.sh) and the boot hook; a pre-0.2
-#    install dir is emptied (its hook line is replaced by the new one).
+# 3. The original Python program stops for good (its boot lines become
+#    comments); /service entry (a copy, see lib/common.sh) and the boot hook;
+#    a pre-0.2 install dir is emptied (its hook line is replaced by the new one).
+agg_orig_stop
 agg_service_install
 agg_hook_ensure
 agg_remove_legacy_dir
@@ -137,6 +186,13 @@ else
     agg_say "installed $PKG $new_version ($arch)"
 fi
 agg_say "package: $DEVICE_DIR; settings: $SETTINGS_DEVICE_DIR/config.ini (all options and defaults: $DEVICE_DIR/config.default.ini)"
+# The command for check-config, status and forget on the installed
+# configuration; also on PATH when /usr/local/bin can take a link (the root
+# file system of Venus OS is normally read-only).
+agg_say "command: $DEVICE_DIR/$PKG check-config | status | forget NAME"
+if [ -d "$ROOT/usr/local/bin" ] && ln -sf "$DEST/$PKG" "$ROOT/usr/local/bin/$PKG" 2>/dev/null; then
+    agg_say "  (also as $PKG, a link in /usr/local/bin)"
+fi
 
 # 4. (Re)start so the new binary runs.
 if [ -e "$DISABLED_MARK" ]; then

@@ -2,7 +2,9 @@
 # Remove dbus-aggregate-smartshunts installed with install.sh: stop the
 # service, remove its /service entry, its boot hook line (and /data/rc.local if
 # install.sh created it and it is now empty), its log directory, every file of
-# the package dir and the settings in /data/setupOptions/<package>/.
+# the package dir and the settings in /data/setupOptions/<package>/. Warns when
+# the aggregate is the system's battery monitor. The original Python program
+# (/data/apps/...) is not brought back; its files stay where they are.
 #   --keep-config   keep /data/setupOptions/<package>/config.ini
 #   --keep-logs     keep /var/log/dbus-aggregate-smartshunts
 # A SetupHelper install is removed in the PackageManager menu instead.
@@ -17,7 +19,7 @@ for arg in "$@"; do
     case "$arg" in
         --keep-config) keep_config=1 ;;
         --keep-logs) keep_logs=1 ;;
-        -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
         *) agg_die "unknown option $arg (see --help)" ;;
     esac
 done
@@ -26,8 +28,12 @@ if agg_setuphelper_managed; then
     agg_die "$PKG is installed through SetupHelper: uninstall it in the PackageManager menu (or run '$DEVICE_DIR/setup uninstall'), then run this script again to delete the files."
 fi
 
+agg_warn_battery_monitor uninstalling
 agg_service_remove
 agg_hook_remove
+if [ -L "$ROOT/usr/local/bin/$PKG" ] && [ "$(readlink "$ROOT/usr/local/bin/$PKG")" = "$DEST/$PKG" ]; then
+    rm -f "$ROOT/usr/local/bin/$PKG"
+fi
 
 if [ -d "$DEST" ]; then
     list="$INSTALLED_LIST"
@@ -65,3 +71,11 @@ if [ "$keep_logs" -eq 0 ] && [ -d "$LOG_DIR" ]; then
     agg_say "removed ${LOG_DIR#"$ROOT"}"
 fi
 agg_say "$PKG uninstalled"
+# The original Python program stays off: install.sh turned its boot lines
+# into comments, and nothing here turns them back.
+if agg_orig_found; then
+    agg_say "the original Python program is not restored: its files are still in $ORIG_DEVICE_DIR (remove them with: rm -rf $ORIG_DEVICE_DIR)"
+    if grep -qF "$ORIG_OFF" "$RC_LOCAL" "$RC_LOCAL_DISABLED" 2>/dev/null; then
+        agg_say "  its boot lines in /data/rc.local are comments starting with '$ORIG_OFF'; to use it again, remove that prefix and run its enable.sh"
+    fi
+fi

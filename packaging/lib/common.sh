@@ -112,24 +112,43 @@ CFG
     agg_say "created $SETTINGS_DEVICE_DIR/config.ini (empty: all defaults)"
 }
 
-# agg_check_pair BIN DEFAULTS [CONFIG]: run BIN's check-config on the defaults
+# agg_check_pair BIN DEFAULTS [CONFIG [NAME]]: run BIN's check-config on the defaults
 # of one package and the user's config.ini, given as two files in two places.
 # The daemon reads both from one directory (--config-dir), so they are copied
 # into a scratch directory; its name is mapped back to the real files in the
-# messages. Prints the errors and returns 1 when the pair is rejected.
+# messages (NAME, if given, stands for CONFIG). Prints the errors and returns 1 when the pair is rejected; when it
+# is accepted, prints its warnings ("# warning: ..." lines before the
+# settings) to stderr as WARNING lines, so that no script hides them.
 agg_check_pair() {
     _dir=$(mktemp -d "${TMPDIR:-/tmp}/$PKG-check.XXXXXX") || return 1
     cp "$2" "$_dir/config.default.ini"
     [ -n "${3:-}" ] && [ -f "$3" ] && cp "$3" "$_dir/config.ini"
     if _out=$("$1" --config-dir "$_dir" check-config 2>&1); then _rc=0; else _rc=$?; fi
     rm -rf "$_dir"
-    [ "$_rc" -eq 0 ] && return 0
+    _out=$(printf '%s\n' "$_out" | sed -e "s#$_dir/config.default.ini#${2#"$ROOT"}#g" \
+        -e "s#$_dir/config.ini#${4:-${3#"$ROOT"}}#g" -e "s#$_dir#$SETTINGS_DEVICE_DIR#g")
+    if [ "$_rc" -eq 0 ]; then
+        printf '%s\n' "$_out" | sed -n 's/^# warning: /WARNING: config: /p' >&2
+        return 0
+    fi
     if [ "$_rc" -ge 126 ]; then
         agg_warn "cannot run $1 on this machine (exit $_rc)"
     fi
-    printf '%s\n' "$_out" | sed -e "s#$_dir/config.default.ini#${2#"$ROOT"}#g" \
-        -e "s#$_dir/config.ini#${3#"$ROOT"}#g" -e "s#$_dir#$SETTINGS_DEVICE_DIR#g" -e 's/^/    /' >&2
+    printf '%s\n' "$_out" | sed -e 's/^/    /' >&2
     return 1
+}
+
+# The directory the service reads its configuration from (service/run makes
+# it: links to the package's defaults and to the user's config.ini, in RAM),
+# made the same way here; a private one if /var/run is not writable.
+agg_config_dir() {
+    _cd="$ROOT/var/run/$PKG"
+    if ! mkdir -p "$_cd" 2>/dev/null || [ ! -w "$_cd" ]; then
+        _cd=$(mktemp -d "${TMPDIR:-/tmp}/$PKG-config.XXXXXX") || return 1
+    fi
+    ln -sf "$DEST/config.default.ini" "$_cd/config.default.ini"
+    ln -sf "$CONFIG" "$_cd/config.ini"
+    printf '%s\n' "$_cd"
 }
 
 # Run the installed binary's check-config on the installed defaults and the
@@ -405,6 +424,175 @@ agg_hook_remove() {
         fi
     done
     rm -f "$RC_CREATED_MARK"
+}
+
+# ------------------------------------------------ the original program ------
+# The Python program this one replaces (TechBlueprints/dbus-aggregate-smartshunts)
+# lived in /data/apps/dbus-aggregate-smartshunts, its /service entry was a
+# symlink to its service/ dir. Boot: V1 added a /data/rc.local line running
+# its enable.sh in the background (and a service template in /opt); later
+# versions add that line and/or `ln -sf <app>/service /service/<name>`.
+ORIG_DEVICE_DIR="/data/apps/$PKG"
+ORIG_DIR="$ROOT$ORIG_DEVICE_DIR"
+ORIG_TEMPLATE="$ROOT/opt/victronenergy/service-templates/$PKG"
+# What install.sh puts in front of the original's boot lines (keeps them readable).
+ORIG_OFF="# off, replaced by $DEVICE_DIR (install.sh):"
+AGG_DBUS_NAME=com.victronenergy.battery.aggregate_shunts   # our D-Bus service
+
+# Active (not commented) lines of file $1 that run the original program.
+agg_orig_lines() {
+    [ -f "$1" ] || return 0
+    awk -v d="$ORIG_DEVICE_DIR" 'index($0, d) && $0 !~ /^[[:space:]]*#/' "$1"
+}
+
+# Is /service/$PKG the original's symlink?
+agg_orig_service_link() {
+    [ -L "$SERVICE" ] || return 1
+    case "$(readlink "$SERVICE")" in *"/data/apps/"*) return 0 ;; esac
+    return 1
+}
+
+agg_orig_found() {
+    [ -d "$ORIG_DIR" ] || [ -e "$ORIG_TEMPLATE" ] || [ -L "$ORIG_TEMPLATE" ] || agg_orig_service_link ||
+        [ -n "$(agg_orig_lines "$RC_LOCAL")$(agg_orig_lines "$RC_LOCAL_DISABLED")" ]
+}
+
+# Stop the original program and disable its boot hook, saying what was done.
+# Its files stay (uninstall.sh never brings it back either).
+agg_orig_stop() {
+    agg_orig_found || return 0
+    _rc_lines="$(agg_orig_lines "$RC_LOCAL")$(agg_orig_lines "$RC_LOCAL_DISABLED")"
+    if ! agg_orig_service_link && [ -z "$_rc_lines" ] && [ ! -e "$ORIG_TEMPLATE" ] && [ ! -L "$ORIG_TEMPLATE" ]; then
+        # stopped and unhooked already (by an earlier install.sh, or by hand)
+        agg_say "the original Python program is off; its files are still in $ORIG_DEVICE_DIR (once you no longer need them: rm -rf $ORIG_DEVICE_DIR)"
+        return 0
+    fi
+    if [ -e "$ORIG_TEMPLATE" ] || [ -L "$ORIG_TEMPLATE" ]; then
+        _layout="V1 layout: service template, boot line running its enable.sh"
+    elif [ -f "$ORIG_DIR/gate.py" ] || printf '%s\n' "$_rc_lines" | grep -q 'ln -sf'; then
+        _layout="later layout: boot lines linking its service dir or running its enable.sh"
+    else
+        _layout="boot line running its enable.sh"
+    fi
+    agg_say "the original Python program is installed in $ORIG_DEVICE_DIR ($_layout):"
+    if agg_orig_service_link; then
+        agg_svc -d "$SERVICE" || true
+        agg_say "  stopped it: svc -d /service/$PKG (a link to $(readlink "$SERVICE")); the link is replaced by this package's service"
+    fi
+    for _f in "$RC_LOCAL" "$RC_LOCAL_DISABLED"; do
+        _lines=$(agg_orig_lines "$_f")
+        [ -n "$_lines" ] || continue
+        _tmp="$_f.tmp.$$"
+        awk -v d="$ORIG_DEVICE_DIR" -v off="$ORIG_OFF" '
+            index($0, d) && $0 !~ /^[[:space:]]*#/ { print off " " $0; next } { print }' "$_f" > "$_tmp"
+        chmod 755 "$_tmp"
+        mv -f "$_tmp" "$_f"
+        agg_say "  disabled its boot hook: these lines of ${_f#"$ROOT"} are now comments, so it does not put its service back at boot:"
+        printf '%s\n' "$_lines" | sed 's/^/      /'
+    done
+    if [ -e "$ORIG_TEMPLATE" ] || [ -L "$ORIG_TEMPLATE" ]; then
+        if rm -rf "$ORIG_TEMPLATE" 2>/dev/null && [ ! -e "$ORIG_TEMPLATE" ]; then
+            agg_say "  removed its service template ${ORIG_TEMPLATE#"$ROOT"}"
+        else
+            agg_say "  left its service template ${ORIG_TEMPLATE#"$ROOT"} (read-only root file system; nothing starts it, the next firmware update removes it)"
+        fi
+    fi
+    if [ -d "$ORIG_DIR" ]; then
+        agg_say "  its files stay in $ORIG_DEVICE_DIR; once you no longer need them: rm -rf $ORIG_DEVICE_DIR"
+    fi
+    agg_say "  settings it kept in the GUI (later versions: shunt switches, temperature sliders) are not carried over: use EXCLUDE_SHUNTS, TEMP_COLD_DANGER and TEMP_HOT_DANGER in config.ini"
+}
+
+# Does config file $1 set anything (more than comments, blank lines, a section header)?
+agg_config_has_settings() {
+    [ -f "$1" ] && grep -qv -e '^[[:space:]]*[#;]' -e '^[[:space:]]*$' -e '^[[:space:]]*\[.*\][[:space:]]*$' "$1"
+}
+
+# agg_orig_carry INI: the original's config.ini (V1 or later keys) read as
+# its configparser did ([DEFAULT] section, keys in any case, '=' or ':',
+# whole-line '#'/';' comments, no inline comments). Prints one line per key:
+#   S KEY = value     a setting of ours with the same meaning
+#   N text            a key with no equivalent here (or not carried over), and what to do
+# Empty values meant "default" there and are skipped (our defaults are the same).
+agg_orig_carry() {
+    awk '
+    function num(v) { return v ~ /^[-+]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][-+]?[0-9]+)?$/ }
+    function set(k, v) { printf "S %s = %s\n", k, v }
+    function note(t) { printf "N %s\n", t }
+    /^[[:space:]]*[#;]/ || /^[[:space:]]*$/ { next }
+    /^[ \t]/ { next }                                # a continuation line
+    /^\[.*\][[:space:]]*$/ { sect = $0; sub(/^\[/, "", sect); sub(/\][[:space:]]*$/, "", sect); next }
+    sect != "DEFAULT" { next }
+    {
+        p = match($0, /[=:]/); if (!p) next
+        k = toupper(substr($0, 1, p - 1)); v = substr($0, p + 1)
+        gsub(/^[ \t]+|[ \t\r]+$/, "", k); gsub(/^[ \t]+|[ \t\r]+$/, "", v)
+        if (!(k in val)) order[++n] = k
+        val[k] = v
+    }
+    END {
+        for (i = 1; i <= n; i++) {
+            k = order[i]; v = val[k]; kv = k " = " v
+            if (v == "") continue
+            if (k == "LOGGING") {
+                u = toupper(v)
+                if (u ~ /^(ERROR|WARNING|INFO|DEBUG)$/) set(k, u)
+                else note(kv ": not a level the original knew (it used INFO); not carried over, the default is INFO")
+            } else if (k == "DEVICE_NAME") {
+                if (v ~ /"/) note(kv ": contains a double quote; set DEVICE_NAME in config.ini yourself")
+                else if (v ~ /[,#;]/) set(k, "\"" v "\"")
+                else set(k, v)
+            } else if (k == "EXCLUDE_SHUNTS") {
+                if (v ~ /[#;"]/) note(kv ": a name contains # ; or a quote; write EXCLUDE_SHUNTS yourself (see config.default.ini)")
+                else set(k, v)
+            } else if (k == "TOTAL_CAPACITY") {
+                if (!num(v)) note(kv ": not a number (the original refused to start); not carried over")
+                else if (v + 0 > 0) set(k, v)
+                else if (v + 0 < 0) note(kv ": negative meant \"add up the capacities set in the shunts\", which is the default here (empty); nothing to do")
+                else note(kv ": 0 was an error in the original; not carried over")
+            } else if (k == "DEVICE_MODE") {
+                m = tolower(v)
+                if (m == "monitor") set(k, m)
+                else if (m == "virtual-bms") {
+                    set(k, m)
+                    note("DEVICE_MODE = virtual-bms: carried over. This virtual BMS needs all three MAX_* limits and has more settings (charge stages, taper tables, MIN_BANK_VOLTAGE): check them in config.default.ini")
+                } else note(kv ": not a mode the original knew; not carried over (default: monitor)")
+            } else if (k ~ /^MAX_(CHARGE_VOLTAGE|CHARGE_CURRENT|DISCHARGE_CURRENT)$/) {
+                if (!num(v)) note(kv ": not a number; not carried over")
+                else if (v + 0 > 0) set(k, v)
+                # 0 or less meant "not published", the same as empty here
+            } else if (k ~ /^TEMP_(COLD|HOT)_DANGER$/ || k == "LOG_PERIOD") {
+                if (num(v)) set(k, v); else note(kv ": not a number; not carried over")
+            } else if (k == "CAPACITY_MODE") {
+                if (tolower(v) == "soc") note(kv ": no equivalent; if the capacities set in the shunts are wrong, set TOTAL_CAPACITY (Ah) in config.ini instead")
+                else note(kv ": no such key here; the capacities set in the shunts are always added up (TOTAL_CAPACITY overrides); nothing to do")
+            } else if (k ~ /^(MAX_)?UPDATE_INTERVAL_FIND_DEVICES$/) {
+                note(kv ": no equivalent; shunts are found as soon as they appear on D-Bus (RESCAN_INTERVAL is a slow safety check); nothing to do")
+            } else if (k ~ /^(SEARCH_TRIALS|READ_TRIALS|TIME_BEFORE_RESTART)$/) {
+                note(kv ": no equivalent; this program does not exit when shunts are missing, it waits for them (START_TIMEOUT, OFFLINE_GRACE); nothing to do")
+            } else {
+                note(kv ": not a key of the original program (it ignored it); not carried over")
+            }
+        }
+    }' "$1"
+}
+
+# agg_warn_battery_monitor WHAT: warn when localsettings names our aggregate as
+# the system's battery monitor (Settings > System setup > Battery monitor):
+# after WHAT ("disabling", "uninstalling") the system has none. Our instance is
+# asked from the running aggregate, else taken from DEVICE_INSTANCE.
+agg_warn_battery_monitor() {
+    command -v dbus >/dev/null 2>&1 || return 0
+    _bs=$(dbus -y com.victronenergy.settings /Settings/SystemSetup/BatteryService GetValue 2>/dev/null |
+        head -n 1 | tr -d "\"' \r") || return 0
+    case "$_bs" in com.victronenergy.battery/[0-9]*) ;; *) return 0 ;; esac
+    _inst=$(dbus -y "$AGG_DBUS_NAME" /DeviceInstance GetValue 2>/dev/null | head -n 1 | tr -dc '0-9') || _inst=""
+    if [ -z "$_inst" ]; then
+        _inst=$(cat "$DEST/config.default.ini" "$CONFIG" 2>/dev/null |
+            sed -n 's/^[[:space:]]*DEVICE_INSTANCE[[:space:]]*[=:][[:space:]]*\([0-9][0-9]*\).*/\1/p' | tail -n 1)
+    fi
+    [ "${_bs#com.victronenergy.battery/}" = "${_inst:-100}" ] || return 0
+    agg_warn "the aggregate ($_bs) is the system's battery monitor: after $1 the system has NO battery monitor until you choose one again (Settings > System setup > Battery monitor)"
 }
 
 # Lines of a file list that are safe relative paths inside $DEST.

@@ -6,7 +6,14 @@
 #   over the install dir while disabled -> uninstall --keep-config -> uninstall
 # plus: existing /data/rc.local with `exit 0`, GUI-disabled hooks
 # (rc.local.disabled), a leftover symlink of the Python original, the
-# service/run arch selection, service/log/run with the real multilog, get-logs.
+# service/run arch selection, service/log/run with the real multilog, get-logs;
+# migration from the original Python program in /data/apps (V1 and later
+# layouts: stopped, boot lines commented out, config.ini keys carried over or
+# listed), check-config's warnings and errors (DEVICE_MOD) shown by the
+# scripts, the package's dbus-aggregate-smartshunts command on the installed
+# configuration, the battery-monitor warning of disable.sh and uninstall.sh
+# (localsettings through a stand-in of the velib `dbus` CLI), and the real
+# check-config when a host build exists (CARGO_TARGET_DIR/release).
 #
 # daemontools is replaced by stubs (svc, svstat, svok) that log every call and
 # keep a little state, the daemon by a shell script whose check-config
@@ -106,6 +113,18 @@ echo "svok $*" >> "$CALLS"
 [ "$(cat "$1/supervise/stub-state" 2>/dev/null)" != exited ]
 EOF
 printf '#!/bin/sh\nexit 0\n' > "$T/stubs/sleep"   # keep the wait loops fast
+# the velib `dbus` CLI: `dbus -y SERVICE PATH GetValue` answers from the file
+# $DBUS_STUB/SERVICE/PATH, or fails like a missing service
+cat > "$T/stubs/dbus" <<'EOF'
+#!/bin/sh
+echo "dbus $*" >> "$DBUS_STUB.log"
+[ "$1" = -y ] && shift
+if [ "$3" = GetValue ] && [ -f "$DBUS_STUB/$1$2" ]; then cat "$DBUS_STUB/$1$2"; exit 0; fi
+echo "org.freedesktop.DBus.Error.ServiceUnknown: $1" >&2
+exit 1
+EOF
+DBUS_STUB="$T/dbus"
+export DBUS_STUB
 chmod +x "$T/stubs/"*
 
 if [ "$mode" = busybox ]; then
@@ -129,13 +148,33 @@ fake_bin() {   # fake_bin VERSION FILE
 # fake $PKG $1 for packaging tests
 dir=.
 if [ "\${1:-}" = --config-dir ]; then dir=\$2; shift 2; fi
+c=\$dir/config.ini
 case "\${1:-}" in
     check-config)
-        if grep -n '^BROKEN' "\$dir/config.ini" 2>/dev/null; then
-            echo "\$dir/config.ini: unknown key BROKEN"; exit 1
+        if [ -n "\${2:-}" ]; then c=\$2; fi
+        if grep -n '^BROKEN' "\$c" 2>/dev/null; then
+            echo "\$c: unknown key BROKEN"; exit 1
         fi
-        echo "config ok ($1)"; exit 0 ;;
-    *) echo "fake daemon $1"; exit 0 ;;
+        # like the real one: a misspelt key is an error with a suggestion,
+        # virtual-bms needs all three limits, old keys only warn
+        if l=\$(grep -n '^DEVICE_MOD[[:space:]]*=' "\$c" 2>/dev/null); then
+            echo "config error: \$c:\${l%%:*}: DEVICE_MOD: unknown setting (did you mean DEVICE_MODE?); correct or remove it, or set ALLOW_UNKNOWN_KEYS = true to only be warned" >&2
+            echo "1 error" >&2; exit 1
+        fi
+        if grep -q '^DEVICE_MODE = virtual-bms' "\$c" 2>/dev/null; then
+            for k in MAX_CHARGE_VOLTAGE MAX_CHARGE_CURRENT MAX_DISCHARGE_CURRENT; do
+                grep -q "^\$k = " "\$c" && continue
+                echo "config error: \$c: DEVICE_MODE: virtual-bms needs \$k" >&2; echo "1 error" >&2; exit 1
+            done
+        fi
+        grep -n -E '^(CAPACITY_MODE|SEARCH_TRIALS|READ_TRIALS)[[:space:]]*=' "\$c" 2>/dev/null |
+            while IFS=: read -r ln rest; do
+                echo "# warning: \$c:\$ln: \${rest%%[ =]*}: is a setting of an older version and is no longer used; ignored"
+            done
+        echo "config ok ($1), read from \$dir"
+        grep -v -e '^#' -e '^\$' "\$c" 2>/dev/null | sed 's/^/setting: /'
+        exit 0 ;;
+    *) echo "fake daemon $1: \$* (config dir \$dir)"; exit 0 ;;
 esac
 EOF
     chmod 755 "$2"
@@ -165,7 +204,7 @@ RC="$ROOT/data/rc.local"
 reboot() {
     rm -rf "$ROOT/service"
     mkdir -p "$ROOT/service"
-    sed "s#/data/#$ROOT/data/#g" "$RC" > "$T/rc.local.run"
+    sed -e "s#/data/#$ROOT/data/#g" -e "s# /service/# $ROOT/service/#g" "$RC" > "$T/rc.local.run"
     $SH "$T/rc.local.run" > "$T/out" 2>&1 || fail "rc.local failed at boot"
 }
 
@@ -175,7 +214,7 @@ mkdir -p "$T/list"
 tar -xzf "$tb1" -C "$T/list"
 [ "$(ls "$T/list")" = "$NAME" ] || fail "tarball must hold exactly $NAME/"
 P="$T/list/$NAME"
-for f in bin/armv7/$PKG bin/aarch64/$PKG install.sh enable.sh disable.sh restart.sh \
+for f in $PKG bin/armv7/$PKG bin/aarch64/$PKG install.sh enable.sh disable.sh restart.sh \
     uninstall.sh get-logs.sh rc/boot.sh service/run service/log/run setup \
     services/$PKG/run services/$PKG/log/run; do
     ok_exec "$P/$f"
@@ -539,15 +578,18 @@ ok_grep "^pkg=/data/$NAME$" "$S/run"
 pm_fails download "$NAME" "$tb3"
 ok_grep "no downloads" "$T/out"
 
-step "SetupHelper: a broken config.ini fails the install with the error (SetupHelper undoes it)"
+step "SetupHelper: a broken config.ini fails the install with the error (SetupHelper undoes it); warnings are logged"
 echo "BROKEN = 1" >> "$O/config.ini"
 tar -xzf "$tb3" -C "$ROOT/data"
 pm_fails install "$NAME"
 ok_grep "config.ini has errors" "$T/out"
 ok_grep "unknown key BROKEN" "$T/out"
 cp "$T/config.sh" "$O/config.ini"
+echo "SEARCH_TRIALS = 3" >> "$O/config.ini"      # accepted with a warning, which is shown
 pm install "$NAME"
 ok_realdir "$OPT"
+ok_grep "WARNING: config: /data/setupOptions/$NAME/config.ini:[0-9]*: SEARCH_TRIALS: is a setting of an older version" "$T/out"
+cp "$T/config.sh" "$O/config.ini"
 
 step "hand-over SetupHelper -> install.sh (--from-setuphelper); PackageManager then keeps off"
 reset_calls
@@ -700,5 +742,292 @@ ok_grep "^config: $D/config.default.ini, then $O/config.ini" "$T/out"
 check_run x86_64 "ERROR: no binary for machine 'x86_64'" fails
 check_run armv6l "ERROR: no binary for machine 'armv6l'" fails
 ok_grep '^\*\*\* starting' "$T/out"
+
+# ==================================================================================
+# Coming from the original Python program (/data/apps/dbus-aggregate-smartshunts),
+# laid out as its own install.sh / enable.sh leave it.
+A_DEV="/data/apps/$PKG"
+orig_root() {   # orig_root DIR: fresh root, the tarball unpacked; the original's files
+    ROOT=$1; D="$ROOT/data/$NAME"; O="$ROOT/data/setupOptions/$NAME"; S="$ROOT/service/$PKG"; RC="$ROOT/data/rc.local"
+    A="$ROOT$A_DEV"
+    mkdir -p "$ROOT/data" "$ROOT/service" "$A/service/log" "$A/ext/velib_python"
+    for f in dbus-aggregate-smartshunts.py settings.py config.default.ini install.sh uninstall.sh \
+        restart.sh disable.sh service/log/run; do echo "original $f" > "$A/$f"; done
+    # its enable.sh, as run from rc.local: leaves a trace and links its service
+    # shellcheck disable=SC2016  # expanded when it runs
+    printf '#!/bin/sh\necho ran > "$(dirname "$0")/started-at-boot"\n' > "$A/enable.sh"
+    printf '#!/bin/sh\nexec python3 %s/dbus-aggregate-smartshunts.py\n' "$A_DEV" > "$A/service/run"
+    chmod 755 "$A"/*.sh "$A/service/run"
+    ln -s "$A/service" "$S"    # its /service entry: a symlink to its service dir
+    tar -xzf "$tb1" -C "$ROOT/data"
+}
+
+# its boot line runs enable.sh in the background: give it a moment (real sleep)
+boot_trace() {   # boot_trace yes|no
+    i=0
+    while [ ! -e "$A/started-at-boot" ] && [ "$i" -lt 20 ]; do PATH=$HOST_PATH sleep 0.05; i=$((i + 1)); done
+    if [ "$1" = yes ]; then ok_file "$A/started-at-boot"; else no_path "$A/started-at-boot"; fi
+}
+
+step "original program, V1 layout: detected, stopped, boot line commented out, settings carried over"
+orig_root "$T/root6"
+mkdir -p "$ROOT/opt/victronenergy/service-templates/$PKG"
+ln -s "$A_DEV/service/run" "$ROOT/opt/victronenergy/service-templates/$PKG/run"
+ln -s "$A_DEV/service/log" "$ROOT/opt/victronenergy/service-templates/$PKG/log"
+printf '#!/bin/bash\nbash %s/enable.sh > %s/startup.log 2>&1 &\n' "$A_DEV" "$A_DEV" > "$RC"
+chmod 755 "$RC"
+cat > "$A/config.ini" <<'INI'
+[DEFAULT]
+; my bank
+logging = debug
+DEVICE_NAME = House, aft
+EXCLUDE_SHUNTS = 288, Starter
+TOTAL_CAPACITY = -1
+CAPACITY_MODE = soc
+DEVICE_MODE = monitor
+MAX_CHARGE_VOLTAGE = 0
+TEMP_COLD_DANGER: 3.5
+SEARCH_TRIALS = 10
+LOG_PERIOD = 600
+DEVICE_INSTANCE = 7
+[other]
+IGNORED = 1
+INI
+reboot                                   # fidelity: its boot line does run its enable.sh
+boot_trace yes
+rm -f "$A/started-at-boot"
+rm -rf "$S"; ln -s "$A/service" "$S"
+reset_calls
+run_ok "$D/install.sh"
+ok_grep "original Python program is installed in $A_DEV (V1 layout" "$T/out"
+ok_call "svc -d $S"
+ok_grep "stopped it: svc -d /service/$PKG" "$T/out"
+ok_grep "disabled its boot hook" "$T/out"
+ok_grep "^# off, replaced by /data/$NAME (install.sh): bash $A_DEV/enable.sh" "$RC"
+no_grep "^bash $A_DEV" "$RC"
+ok_count "# $PKG boot hook" "$RC" 1
+no_path "$ROOT/opt/victronenergy/service-templates/$PKG"
+ok_grep "removed its service template" "$T/out"
+ok_realdir "$S"
+ok_file "$A/dbus-aggregate-smartshunts.py"
+ok_grep "rm -rf $A_DEV" "$T/out"
+for kv in "LOGGING = DEBUG" 'DEVICE_NAME = "House, aft"' "EXCLUDE_SHUNTS = 288, Starter" \
+    "DEVICE_MODE = monitor" "TEMP_COLD_DANGER = 3.5" "LOG_PERIOD = 600"; do
+    [ "$(grep -cxF -- "$kv" "$O/config.ini")" -eq 1 ] || fail "expected the line '$kv' once in config.ini"
+    ok_grep "^    $kv" "$T/out"
+done
+no_grep "^TOTAL_CAPACITY" "$O/config.ini"
+no_grep "^MAX_CHARGE_VOLTAGE" "$O/config.ini"
+no_grep "^CAPACITY_MODE" "$O/config.ini"
+no_grep "^IGNORED" "$O/config.ini"
+no_grep "^DEVICE_INSTANCE" "$O/config.ini"
+ok_grep "DEVICE_INSTANCE = 7: not a key of the original program" "$T/out"
+ok_grep "not carried over from the original program.s config.ini (no equivalent here), and what to do:" "$T/out"
+ok_grep "CAPACITY_MODE = soc: no equivalent; .* set TOTAL_CAPACITY" "$T/out"
+ok_grep "SEARCH_TRIALS = 10: no equivalent" "$T/out"
+ok_grep "TOTAL_CAPACITY = -1: negative meant" "$T/out"
+ok_grep "^# not carried over: CAPACITY_MODE = soc" "$O/config.ini"
+cp "$O/config.ini" "$T/config.carried"
+
+step "original V1: after a reboot its boot line stays off; install again carries nothing twice"
+reboot
+boot_trace no
+ok_realdir "$S"
+run_ok "$D/install.sh"
+ok_same "$O/config.ini" "$T/config.carried"
+ok_grep "original Python program is off" "$T/out"
+no_grep "not carrying over" "$T/out"
+
+step "scripts show check-config's warnings: restart.sh, enable.sh, install.sh"
+echo "CAPACITY_MODE = register" >> "$O/config.ini"
+cfgline=$(grep -n '^CAPACITY_MODE' "$O/config.ini" | cut -d: -f1)
+warn="WARNING: config: /data/setupOptions/$NAME/config.ini:$cfgline: CAPACITY_MODE: is a setting of an older version"
+run_ok "$D/restart.sh"
+ok_grep "$warn" "$T/out"
+run_ok "$D/enable.sh"
+ok_grep "$warn" "$T/out"
+run_ok "$D/install.sh"
+ok_grep "$warn" "$T/out"
+
+step "a typo (DEVICE_MOD) is refused with the message by restart.sh, enable.sh and install.sh"
+echo "DEVICE_MOD = virtual-bms" >> "$O/config.ini"
+typo="/data/setupOptions/$NAME/config.ini:$((cfgline + 1)): DEVICE_MOD: unknown setting (did you mean DEVICE_MODE?)"
+reset_calls
+run_fails "$D/restart.sh"
+ok_grep "$typo" "$T/out"
+ok_grep "not restarting" "$T/out"
+run_fails "$D/enable.sh"
+ok_grep "$typo" "$T/out"
+ok_grep "not enabling" "$T/out"
+run_fails "$D/install.sh"
+ok_grep "$typo" "$T/out"
+ok_grep "nothing was changed" "$T/out"
+no_call "svc "
+
+step "the $PKG command in the package dir: check-config reads the installed configuration"
+ok_exec "$D/$PKG"
+run_fails "$D/$PKG" check-config
+ok_grep "$typo" "$T/out"
+grep -v '^DEVICE_MOD =' "$O/config.ini" > "$T/cfg" && cat "$T/cfg" > "$O/config.ini"
+run_ok "$D/$PKG" check-config
+ok_grep "^setting: DEVICE_NAME = \"House, aft\"" "$T/out"
+ok_grep "read from $ROOT/var/run/$PKG" "$T/out"
+ok_grep "^# warning: /data/setupOptions/$NAME/config.ini:$cfgline: CAPACITY_MODE" "$T/out"
+[ "$(readlink "$ROOT/var/run/$PKG/config.ini")" = "$O/config.ini" ] || fail "command: config.ini link"
+[ "$(readlink "$ROOT/var/run/$PKG/config.default.ini")" = "$D/config.default.ini" ] || fail "command: defaults link"
+run_ok "$D/$PKG" status
+ok_grep "fake daemon .*: status (config dir $ROOT/var/run/$PKG)" "$T/out"
+run_ok "$D/$PKG" forget 288
+ok_grep ": forget 288 (config dir $ROOT/var/run/$PKG)" "$T/out"
+printf 'BROKEN = 1\n' > "$T/other.ini"
+run_fails "$D/$PKG" check-config "$T/other.ini"     # an explicit FILE is passed on
+AGG_MACHINE=x86_64 run_fails "$D/$PKG" status
+ok_grep "no binary for machine 'x86_64'" "$T/out"
+
+step "the command as a link in /usr/local/bin, when that is writable; uninstall removes it"
+mkdir -p "$ROOT/usr/local/bin"
+run_ok "$D/install.sh"
+ok_grep "command: /data/$NAME/$PKG check-config" "$T/out"
+[ "$(readlink "$ROOT/usr/local/bin/$PKG")" = "$D/$PKG" ] || fail "no /usr/local/bin link"
+run_ok "$ROOT/usr/local/bin/$PKG" check-config
+ok_grep "read from $ROOT/var/run/$PKG" "$T/out"
+
+step "disable.sh warns while the aggregate is the battery monitor (instance from the bus or DEVICE_INSTANCE)"
+BS="$DBUS_STUB/com.victronenergy.settings/Settings/SystemSetup"
+mkdir -p "$BS" "$DBUS_STUB/com.victronenergy.battery.aggregate_shunts"
+nomon="NO battery monitor until you choose one again"
+echo "DEVICE_INSTANCE = 7" >> "$O/config.ini"
+echo "'com.victronenergy.battery/7'" > "$BS/BatteryService"       # DEVICE_INSTANCE = 7
+run_ok "$D/disable.sh"
+ok_grep "com.victronenergy.battery/7) is the system's battery monitor" "$T/out"
+ok_grep "$nomon" "$T/out"
+ok_grep "dbus -y com.victronenergy.settings /Settings/SystemSetup/BatteryService GetValue" "$DBUS_STUB.log"
+echo "'default'" > "$BS/BatteryService"
+run_ok "$D/disable.sh"
+no_grep "$nomon" "$T/out"
+echo "com.victronenergy.battery/288" > "$BS/BatteryService"         # a real shunt
+run_ok "$D/disable.sh"
+no_grep "$nomon" "$T/out"
+echo 101 > "$DBUS_STUB/com.victronenergy.battery.aggregate_shunts/DeviceInstance"   # running as 101
+echo "com.victronenergy.battery/101" > "$BS/BatteryService"
+run_ok "$D/disable.sh"
+ok_grep "$nomon" "$T/out"
+echo "com.victronenergy.battery/7" > "$BS/BatteryService"
+run_ok "$D/disable.sh"
+no_grep "$nomon" "$T/out"
+rm -f "$DBUS_STUB/com.victronenergy.battery.aggregate_shunts/DeviceInstance"
+run_ok "$D/enable.sh"
+
+step "uninstall: battery monitor warning; the original is not restored, its files and commented lines stay"
+reset_calls
+run_ok "$D/uninstall.sh"
+ok_grep "$nomon" "$T/out"
+ok_grep "original Python program is not restored" "$T/out"
+ok_grep "rm -rf $A_DEV" "$T/out"
+ok_file "$A/dbus-aggregate-smartshunts.py"
+no_path "$S"
+no_path "$ROOT/usr/local/bin/$PKG"
+ok_grep "^# off, replaced by /data/$NAME (install.sh): bash $A_DEV/enable.sh" "$RC"
+no_grep "^bash $A_DEV" "$RC"
+no_grep "# $PKG boot hook" "$RC"
+reboot
+boot_trace no
+no_path "$S"
+rm -rf "$DBUS_STUB"
+
+step "original program, later layout (ln -sf line + enable.sh line): stopped, both lines off, HEAD keys carried"
+orig_root "$T/root7"
+echo "original gate.py" > "$A/gate.py"
+printf '#!/bin/bash\necho other add-on\nln -sf %s/service /service/%s\nbash %s/enable.sh > %s/startup.log 2>&1 &\n' \
+    "$A_DEV" "$PKG" "$A_DEV" "$A_DEV" > "$RC"
+chmod 755 "$RC"
+cat > "$A/config.ini" <<'INI'
+[DEFAULT]
+LOGGING = INFO
+DEVICE_NAME = SmartShunts
+UPDATE_INTERVAL_FIND_DEVICES = 1
+MAX_UPDATE_INTERVAL_FIND_DEVICES = 1800
+SEARCH_TRIALS = 3
+READ_TRIALS = 3
+TIME_BEFORE_RESTART = 0
+LOG_PERIOD = 300
+INI
+reset_calls
+run_ok "$D/install.sh"
+ok_grep "original Python program is installed in $A_DEV (later layout" "$T/out"
+ok_call "svc -d $S"
+ok_grep "^# off, replaced by /data/$NAME (install.sh): ln -sf $A_DEV/service /service/$PKG$" "$RC"
+ok_grep "^# off, replaced by /data/$NAME (install.sh): bash $A_DEV/enable.sh" "$RC"
+ok_grep "^echo other add-on$" "$RC"
+for kv in "LOGGING = INFO" "DEVICE_NAME = SmartShunts" "LOG_PERIOD = 300"; do
+    [ "$(grep -cxF -- "$kv" "$O/config.ini")" -eq 1 ] || fail "expected the line '$kv' once in config.ini"
+done
+ok_count ": no equivalent;" "$T/out" 5
+no_grep "^SEARCH_TRIALS" "$O/config.ini"
+ok_grep "not carried over: use EXCLUDE_SHUNTS, TEMP_COLD_DANGER and TEMP_HOT_DANGER" "$T/out"
+reboot                                   # neither line may run: no link inside our entry
+boot_trace no
+ok_realdir "$S"
+no_path "$S/service"
+ok_grep "created $S" "$D/boot.log"
+run_ok "$D/uninstall.sh"
+ok_grep "original Python program is not restored" "$T/out"
+ok_count "# off, replaced by /data/$NAME" "$RC" 2
+
+step "original program + a config.ini of ours with settings: ours is kept, nothing carried over"
+orig_root "$T/root8"
+printf '[DEFAULT]\nDEVICE_NAME = Theirs\n' > "$A/config.ini"
+mkdir -p "$O"
+printf '# mine\nDEVICE_NAME = Mine\n' > "$O/config.ini"
+cp "$O/config.ini" "$T/config.mine"
+run_ok "$D/install.sh"
+ok_same "$O/config.ini" "$T/config.mine"
+ok_grep "not carrying over $A_DEV/config.ini" "$T/out"
+ok_realdir "$S"
+run_ok "$D/uninstall.sh"
+
+step "original program whose settings this version rejects: install refused, nothing changed"
+orig_root "$T/root9"
+printf '#!/bin/bash\nbash %s/enable.sh > %s/startup.log 2>&1 &\n' "$A_DEV" "$A_DEV" > "$RC"
+cp "$RC" "$T/rc.orig9"
+printf '[DEFAULT]\nDEVICE_MODE = virtual-bms\nMAX_CHARGE_VOLTAGE = 28.4\n' > "$A/config.ini"
+reset_calls
+run_fails "$D/install.sh"
+ok_grep "DEVICE_MODE: virtual-bms needs MAX_CHARGE_CURRENT" "$T/out"
+ok_grep "carried over from the original program's $A_DEV/config.ini" "$T/out"
+ok_grep "nothing was changed" "$T/out"
+ok_same "$RC" "$T/rc.orig9"
+[ -L "$S" ] || fail "the original's service link must stay"
+no_path "$O/config.ini"
+no_call "svc "
+
+# ==================================================================================
+# The same messages from the real check-config, when a host build of it exists
+# (cargo build --release; CARGO_TARGET_DIR is honoured, AGG_HOST_BIN overrides).
+host_bin=${AGG_HOST_BIN:-${CARGO_TARGET_DIR:-$repo/target}/release/$PKG}
+step "real check-config (host build): warning shown, DEVICE_MOD refused, the command reads the installed config"
+if [ -x "$host_bin" ] && "$host_bin" --version > /dev/null 2>&1; then
+    ROOT="$T/root10"; D="$ROOT/data/$NAME"; O="$ROOT/data/setupOptions/$NAME"; S="$ROOT/service/$PKG"; RC="$ROOT/data/rc.local"
+    mkdir -p "$ROOT/data" "$ROOT/service"
+    tar -xzf "$tb1" -C "$ROOT/data"
+    cp "$host_bin" "$D/bin/armv7/$PKG"        # AGG_MACHINE=armv7l picks this one
+    cp "$repo/config.default.ini" "$D/config.default.ini"
+    run_ok "$D/install.sh"
+    printf 'DEVICE_NAME = Real bank\nCAPACITY_MODE = soc\n' >> "$O/config.ini"
+    line=$(grep -n '^CAPACITY_MODE' "$O/config.ini" | cut -d: -f1)
+    run_ok "$D/restart.sh"
+    ok_grep "^WARNING: config: /data/setupOptions/$NAME/config.ini:$line: CAPACITY_MODE: is a setting of an older version" "$T/out"
+    run_ok "$D/$PKG" check-config
+    ok_grep "^DEVICE_NAME = \"\{0,1\}Real bank" "$T/out"
+    ok_grep "^# warning: /data/setupOptions/$NAME/config.ini:$line: CAPACITY_MODE" "$T/out"
+    echo "DEVICE_MOD = virtual-bms" >> "$O/config.ini"
+    run_fails "$D/restart.sh"
+    ok_grep "/data/setupOptions/$NAME/config.ini:$((line + 1)): DEVICE_MOD: unknown setting (did you mean DEVICE_MODE?)" "$T/out"
+    run_fails "$D/$PKG" check-config
+    ok_grep "/data/setupOptions/$NAME/config.ini:$((line + 1)): DEVICE_MOD: unknown setting" "$T/out"
+    run_ok "$D/uninstall.sh"
+else
+    echo "    (no host build at $host_bin: skipped)"
+fi
 
 echo "[lifecycle/$mode] all $n steps passed"
