@@ -19,7 +19,7 @@ PKGING_RECIPE := $(PKGING_ROOT)/meta-aggregate-shunts/recipes-ve/dbus-aggregate-
 PKGING_OELINT := $(PKGING_ROOT)/.venv-tools/bin/oelint-adv --quiet --release scarthgap --noinfo --suppress oelint.vars.homepageping
 PKGING_SCRIPTS := $(addprefix $(PKGING_ROOT)/,packaging/install.sh packaging/enable.sh \
 	packaging/disable.sh packaging/restart.sh packaging/uninstall.sh packaging/get-logs.sh \
-	packaging/lib/common.sh packaging/dist.sh packaging/build.sh packaging/ensure-tools.sh \
+	packaging/lib/common.sh packaging/lib/cli.sh packaging/dist.sh packaging/build.sh packaging/ensure-tools.sh \
 	rc/boot.sh service/run service/log/run tests/packaging/lifecycle.sh tests/packaging/qemu-dbus.sh)
 # run a step with a banner and its duration; any failure stops make
 PKGING_STEP = @printf '\n=== test-packaging: %s\n' $(1); s=$$(date +%s); \
