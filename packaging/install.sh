@@ -115,7 +115,10 @@ if ! agg_check_pair "$SRC/bin/$arch/$PKG" "$SRC/config.default.ini" "$check_conf
         printf '%s\n' "$carried" | sed 's/^/    /' >&2
         agg_die "$PKG $new_version rejects them (see above); nothing was changed. Fix $ORIG_DEVICE_DIR/config.ini, or write your own settings into $SETTINGS_DEVICE_DIR/config.ini (then nothing is carried over), and run install.sh again."
     fi
-    agg_die "$PKG $new_version rejects the configuration above; nothing was changed. Fix ${user_config#"$ROOT"} and run install.sh again."
+    if [ -n "$user_config" ]; then
+        agg_die "$PKG $new_version rejects the configuration above; nothing was changed. Fix ${user_config#"$ROOT"} and run install.sh again."
+    fi
+    agg_die "$PKG $new_version rejects its own config.default.ini (a broken package?); nothing was changed. Unpack the tarball again and run install.sh again."
 fi
 
 # 2. Settings out of the package dir, then the files. Nothing to copy when the

@@ -1003,8 +1003,16 @@ no_call "svc "
 
 # ==================================================================================
 # The same messages from the real check-config, when a host build of it exists
-# (cargo build --release; CARGO_TARGET_DIR is honoured, AGG_HOST_BIN overrides).
-host_bin=${AGG_HOST_BIN:-${CARGO_TARGET_DIR:-$repo/target}/release/$PKG}
+# The debug build comes first: `make test` has just built it from this tree, where a release
+# build may be left over from another checkout (CARGO_TARGET_DIR is honoured, AGG_HOST_BIN
+# overrides).
+host_bin=${AGG_HOST_BIN:-}
+if [ -z "$host_bin" ]; then
+    for profile in debug release; do
+        host_bin=${CARGO_TARGET_DIR:-$repo/target}/$profile/$PKG
+        [ -x "$host_bin" ] && break
+    done
+fi
 step "real check-config (host build): warning shown, DEVICE_MOD refused, the command reads the installed config"
 if [ -x "$host_bin" ] && "$host_bin" --version > /dev/null 2>&1; then
     ROOT="$T/root10"; D="$ROOT/data/$NAME"; O="$ROOT/data/setupOptions/$NAME"; S="$ROOT/service/$PKG"; RC="$ROOT/data/rc.local"
