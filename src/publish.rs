@@ -17,6 +17,8 @@ pub const PRODUCT_ID_MONITOR: u32 = 0xA389;
 pub const PRODUCT_ID_BMS: u32 = 0xBA77;
 /// Unique id of our localsettings entries.
 pub const SETTINGS_GROUP: &str = "/Settings/Devices/aggregate_shunts";
+/// Where the original Python program (HEAD versions) registered its device instance.
+pub const ORIGINAL_CLASS_SETTING: &str = "/Settings/Devices/aggregateshunts_AGGREGATE01/ClassAndVrmInstance";
 /// The name set from the GUI.
 pub const CUSTOM_NAME_SETTING: &str = "/Settings/Devices/aggregate_shunts/CustomName";
 /// The bank's memory (see `memory`): which batteries belong to it.

@@ -13,7 +13,7 @@ use crate::config::{Config, DeviceMode};
 use crate::domain::bms::Policy;
 use crate::domain::frame;
 use crate::domain::paths::{self, Q};
-use crate::publish::{self, CHARGE_SETTING, CUSTOM_NAME_SETTING, MEMBERS_SETTING, SERVICE_NAME, SETTINGS_GROUP};
+use crate::publish::{self, CHARGE_SETTING, CUSTOM_NAME_SETTING, MEMBERS_SETTING, ORIGINAL_CLASS_SETTING, SERVICE_NAME, SETTINGS_GROUP};
 use crate::value::Value;
 use crate::venus::service::{Service, Written};
 use crate::venus::{call, monitor, settings};
@@ -33,9 +33,13 @@ pub(super) struct Stored {
 /// localsettings.
 pub(super) async fn identity(conn: &Connection, cfg: &Config) -> Stored {
     let class = format!("{SETTINGS_GROUP}/ClassAndVrmInstance");
-
+    // Coming from the original Python program: its device instance is the default of ours, so
+    // VRM keeps showing the same device (unless DEVICE_INSTANCE asks for another one). It only
+    // counts the first time: afterwards localsettings holds ours.
+    let original = original_instance(conn).await.filter(|_| cfg.device_instance == Config::default().device_instance);
+    let preferred = original.unwrap_or(cfg.device_instance);
     let wanted = [
-        (class.as_str(), Value::from(format!("battery:{}", cfg.device_instance))),
+        (class.as_str(), Value::from(format!("battery:{preferred}"))),
         (CUSTOM_NAME_SETTING, Value::from("")),
         (MEMBERS_SETTING, Value::from("")),
         (CHARGE_SETTING, Value::from("")),
@@ -60,6 +64,9 @@ pub(super) async fn identity(conn: &Connection, cfg: &Config) -> Stored {
                     i
                 }
             };
+            if original.is_some_and(|o| o == instance && o != cfg.device_instance) {
+                log::info!("device instance {instance}: the original Python program's (from {ORIGINAL_CLASS_SETTING}), so VRM keeps the same device");
+            }
             Stored { instance, custom_name, settings_ok: true, memory, charge: text(3).unwrap_or_default() }
         }
         Err(e) => {
@@ -70,6 +77,12 @@ pub(super) async fn identity(conn: &Connection, cfg: &Config) -> Stored {
             Stored { instance, custom_name: String::new(), settings_ok: false, memory: None, charge: String::new() }
         }
     }
+}
+
+/// The device instance the original Python program registered, if localsettings has it.
+async fn original_instance(conn: &Connection) -> Option<u32> {
+    let v = call::get_value(conn, settings::SETTINGS_SERVICE, ORIGINAL_CLASS_SETTING, CALL_TIMEOUT).await.ok()?;
+    v.as_str()?.strip_prefix("battery:")?.parse().ok()
 }
 
 /// The preferred instance, or the next one no battery service on the bus uses.

@@ -93,3 +93,19 @@ fn status_without_a_service_and_while_starting() {
         assert_eq!(d.stop().await, Some(0));
     });
 }
+
+/// Coming from the original Python program: its device instance (in localsettings) becomes
+/// ours on the first start, so VRM keeps the same device.
+#[test]
+fn the_original_programs_device_instance_is_kept() {
+    run(async {
+        let mut rig = Rig::with_settings("original-instance").await;
+        let original = "/Settings/Devices/aggregateshunts_AGGREGATE01/ClassAndVrmInstance";
+        rig.settings().preset(original, Value::from("battery:123")).await.unwrap();
+        let (_s, d, items) = rig.bank([plain()], "").await;
+        assert_eq!(val(&items, "/DeviceInstance"), Value::Uint(123));
+        assert!(d.log_text().contains("device instance 123: the original Python program's"), "{}", d.log_text());
+        rig.until_setting(5 * SEC, "/Settings/Devices/aggregate_shunts/ClassAndVrmInstance", "ours", |v| v == Some(&Value::from("battery:123")))
+            .await;
+    });
+}
