@@ -306,7 +306,9 @@ impl Policy {
         let d_taper = d_tapers.iter().map(|f| f.value).fold(1.0, f64::min);
         let named = |fs: &[taper::Factor]| fs.iter().map(taper::Factor::text).collect::<String>();
         let mut charge_text = ctext.unwrap_or_else(|| text(c_share, c_target, l.charge_current, true) + &named(&c_tapers));
-        let charge_voltage = self.charge_voltage(stage.voltage, cf, &mut charge_text);
+        // Any way CCL reaches 0 (a rule, no share in the circuit, a taper of 0) is a stop.
+        let charge_current = l.charge_current * c_share * cf * c_taper;
+        let charge_voltage = self.charge_voltage(stage.voltage, charge_current > 0.0, &mut charge_text);
         if let Some(note) = &self.note {
             charge_text.push_str("; ");
             charge_text.push_str(note);
@@ -315,7 +317,7 @@ impl Policy {
             c_enter.iter().map(|c| format!("charge: {}", c.text)).chain(d_enter.iter().map(|c| format!("discharge: {}", c.text))).collect();
         Decision {
             charge_voltage,
-            charge_current: l.charge_current * c_share * cf * c_taper,
+            charge_current,
             discharge_current: l.discharge_current * d_share * df * d_taper,
             charge_text,
             discharge_text: dtext.unwrap_or_else(|| text(d_share, d_target, l.discharge_current, d_target == c_target) + &named(&d_tapers)),

@@ -28,6 +28,9 @@ pub const ABSORPTION_MARGIN_PER_CELL: f64 = 0.025;
 pub const CVL_STEP_PER_CELL: f64 = 0.001;
 /// ...and never below the bank voltage minus this, per cell.
 pub const FLOOR_MARGIN_PER_CELL: f64 = 0.025;
+/// Wall-clock times before this (2023-11-14) are a clock not yet set: not recorded, and no
+/// re-bulk by age is judged on them.
+pub const SANE_WALL: u64 = 1_700_000_000;
 /// The bank voltage must stay below REBULK_VOLTAGE this long.
 pub const REBULK_VOLTAGE_TIME: Duration = Duration::from_secs(60);
 
@@ -158,7 +161,9 @@ impl Charger {
             return None;
         }
         let tail = |m: &Member| m.capacity.unwrap_or(0.0) * self.s.tail_current;
-        Some(!online.is_empty() && online.iter().all(|m| m.values[Q::Current as usize].is_some_and(|i| i <= tail(m))))
+        // At tail: charging no more than the tail current (a little noise either side), not
+        // discharging into loads.
+        Some(!online.is_empty() && online.iter().all(|m| m.values[Q::Current as usize].is_some_and(|i| (-tail(m)..=tail(m)).contains(&i))))
     }
 
     /// One step: `voltage` and `soc` are the bank's (online members), `wall` the Unix time.
@@ -175,12 +180,14 @@ impl Charger {
                 }
             }
             Stage::Absorption => {
-                let tail = self.at_tail(members);
+                let at_cvl = voltage.is_some_and(|v| v >= s.max_voltage - ABSORPTION_MARGIN_PER_CELL * s.cells);
+                let tail = self.at_tail(members).filter(|_| at_cvl);
                 self.tail_since = if tail == Some(true) { self.tail_since.or(Some(now)) } else { None };
                 let tail_done = self.tail_since.is_some_and(|t| now.saturating_duration_since(t) >= s.tail_time) && in_stage >= s.min_absorption;
                 let capped = in_stage >= s.max_absorption;
                 if tail_done || capped {
-                    self.last_full = Some(wall);
+                    // A clock that is not set yet (before NTP) is not recorded.
+                    self.last_full = (wall >= SANE_WALL).then_some(wall).or(self.last_full);
                     self.dirty = true;
                     let why = if tail_done { "tail current reached" } else { "MAX_ABSORPTION_TIME" };
                     if s.float_voltage.is_some() {
@@ -199,7 +206,10 @@ impl Charger {
                     Some(format!("SoC {x:.0} % ≤ {:.0} %", s.rebulk_soc))
                 } else if self.low_since.is_some_and(|t| now.saturating_duration_since(t) >= REBULK_VOLTAGE_TIME) {
                     Some(format!("below {:.2} V for {} s", s.rebulk_voltage.unwrap_or(0.0), REBULK_VOLTAGE_TIME.as_secs()))
-                } else if s.rebulk_days > 0 && self.last_full.is_some_and(|t| wall.saturating_sub(t) >= u64::from(s.rebulk_days) * 86_400) {
+                } else if s.rebulk_days > 0
+                    && wall >= SANE_WALL
+                    && self.last_full.is_some_and(|t| wall.saturating_sub(t) >= u64::from(s.rebulk_days) * 86_400)
+                {
                     Some(format!("{} days since the last full charge", s.rebulk_days))
                 } else {
                     None

@@ -38,9 +38,10 @@ pub fn build(p: &Pass) -> Frame {
 
 /// The BMS rows of a decision.
 pub fn limits(d: &Decision) -> Vec<(&'static str, Value)> {
-    let amps = |a: f64| Value::Double(round_to(a, 0.1));
+    // Value::from turns a non-finite number into invalid (none is expected).
+    let amps = |a: f64| Value::from(round_to(a, 0.1));
     vec![
-        (paths::MAX_CHARGE_VOLTAGE, Value::Double(round_to(d.charge_voltage, 0.01))),
+        (paths::MAX_CHARGE_VOLTAGE, Value::from(round_to(d.charge_voltage, 0.01))),
         (paths::MAX_CHARGE_CURRENT, amps(d.charge_current)),
         (paths::MAX_DISCHARGE_CURRENT, amps(d.discharge_current)),
         (paths::CHARGE_LIMITATION, d.charge_text.clone().into()),

@@ -24,8 +24,11 @@ impl Policy {
 
     /// Judges the CVL against the bank's measured voltage once (at the first reading).
     pub(super) fn check_cvl(&mut self, bank: &BankState) -> Option<Cause> {
-        if self.cvl_check.is_none() {
+        // Judged at the first reading; a refusal is judged again at every reading (one bad
+        // sample must not refuse charging until a restart), an acceptance is kept.
+        if !matches!(self.cvl_check, Some(Ok(()))) {
             if let Some(v) = bank.mean_voltage {
+                let before = self.cvl_check.is_some();
                 let cvl = self.limits.charge_voltage;
                 self.cvl_check = Some(match (nominal(cvl), nominal(v)) {
                     (Some(a), Some(b)) if a == b => Ok(()),
@@ -35,8 +38,10 @@ impl Policy {
                         b.map_or("no 12, 24 or 48 V bank".into(), |n| format!("a {n} V bank"))
                     )),
                 });
-                if let Some(Err(e)) = &self.cvl_check {
-                    log::error!("{e}");
+                match &self.cvl_check {
+                    Some(Err(e)) if !before => log::error!("{e}"),
+                    Some(Ok(())) if before => log::info!("the bank's voltage now suits MAX_CHARGE_VOLTAGE: charging allowed"),
+                    _ => {}
                 }
             }
         }
@@ -103,8 +108,8 @@ impl Policy {
 
     /// The CVL: the configured one, or while charging is blocked (and feed-in is on or not
     /// known) frozen below the bank's voltage at the start of the block.
-    pub(super) fn charge_voltage(&mut self, cvl: f64, charge_factor: f64, text: &mut String) -> f64 {
-        if charge_factor > 0.0 || self.feed_in == Some(false) {
+    pub(super) fn charge_voltage(&mut self, cvl: f64, charging: bool, text: &mut String) -> f64 {
+        if charging || self.feed_in == Some(false) {
             self.block_voltage = None;
             self.sag_warned = false;
             return cvl;

@@ -77,6 +77,13 @@ fn h2_a_charge_block_lowers_and_freezes_cvl_unless_feed_in_is_off() {
         let w = warm();
         assert_eq!(p.decide(&[m("B", Presence::Online, &w)], at(t0, 20)).charge_voltage, 14.2);
     }
+    // CCL 0 without a rule (the only member is out of the circuit): CVL lowered all the same.
+    let mut p = Policy::new(INSTANT);
+    p.set_feed_in(Some(true));
+    let w = r(&[(Q::Temperature, 20.0), (Q::Voltage, 13.3)]);
+    let out = Member { in_circuit: false, ..m("B", Presence::Online, &w) };
+    let d = p.decide(&[out], t0);
+    assert!(d.charge_current == 0.0 && (d.charge_voltage - 12.8).abs() < 1e-9, "{d:?}");
     // Feed-in on and the bank sagging below the chargers' target: said loudly.
     let mut p = Policy::new(INSTANT);
     p.set_feed_in(Some(true));
@@ -178,8 +185,8 @@ fn h8_the_bank_voltage_guards_what_the_shunts_alarms_might_not() {
     let d = p.decide(&[m("A", Presence::Online, &high)], t0);
     assert_eq!(d.charge_current, 0.0);
     assert!(d.charge_text.contains("above 14.40 V (CVL 14.20 V)"), "{}", d.charge_text);
-    // Back under the CVL + margin but above the CVL: still stopped (the margin).
-    let between = v(14.3);
+    // Back under the entry threshold (14.40 V) but above the re-open one (14.30 V): still stopped.
+    let between = v(14.35);
     assert_eq!(p.decide(&[m("A", Presence::Online, &between)], at(t0, 1)).charge_current, 0.0);
     let normal = v(13.3);
     assert_eq!(p.decide(&[m("A", Presence::Online, &normal)], at(t0, 2)).charge_current, 300.0);
@@ -190,7 +197,11 @@ fn h8_the_bank_voltage_guards_what_the_shunts_alarms_might_not() {
     let d = p.decide(&[m("A", Presence::Online, &normal)], at(t0, 4));
     assert_eq!(d.discharge_current, 0.0);
     assert!(d.discharge_text.contains("below 11.20 V (kept until the bank charges"), "{}", d.discharge_text);
-    // A CVL for another bank voltage is refused at start.
+    // A CVL for another bank voltage is refused at start; one odd first reading is judged again.
+    let mut p = Policy::new(INSTANT);
+    let odd = v(20.0);
+    assert_eq!(p.decide(&[m("A", Presence::Online, &odd)], t0).charge_current, 0.0);
+    assert_eq!(p.decide(&[m("A", Presence::Online, &normal)], at(t0, 1)).charge_current, 300.0);
     let mut p = Policy::new(Limits { charge_voltage: 28.4, ..INSTANT });
     let d = p.decide(&[m("A", Presence::Online, &normal)], t0);
     assert_eq!(d.charge_current, 0.0);

@@ -4,8 +4,9 @@
 //! by BMS_TEMP_MARGIN, the bank's voltage back to the CVL, alarms back to 0).
 
 use super::Limits;
-use crate::domain::aggregate::{Member, Presence};
-use crate::domain::paths::Q;
+use crate::domain::aggregate::{self, Member, Presence};
+use crate::domain::charge::FLOOR_MARGIN_PER_CELL;
+use crate::domain::paths::{Q, Rule};
 
 /// Why a direction is blocked: `key` identifies the rule and member (for logging once and for
 /// keeping a block across a member's absence), `text` is what the GUI shows.
@@ -77,11 +78,10 @@ impl BankState {
     pub fn of(members: &[Member]) -> BankState {
         let online: Vec<&Member> = members.iter().filter(|m| m.presence == Presence::Online).collect();
         let volts: Vec<f64> = online.iter().filter_map(|m| get(m, Q::Voltage)).collect();
-        let caps: Vec<f64> = online.iter().map(|m| m.capacity.filter(|c| *c > 0.0).unwrap_or(1.0)).collect();
-        let soc = online.iter().map(|m| get(m, Q::Soc)).collect::<Option<Vec<f64>>>().filter(|s| !s.is_empty()).map(|socs| {
-            let total: f64 = caps.iter().sum();
-            socs.iter().zip(&caps).map(|(s, c)| s * c).sum::<f64>() / total
-        });
+        // Weighted as the published /Soc is (a member of unknown capacity weighs the mean).
+        let weights = aggregate::weights(&online.iter().map(|m| m.capacity).collect::<Vec<_>>());
+        let column: Vec<(Option<f64>, f64)> = online.iter().zip(&weights).map(|(m, w)| (get(m, Q::Soc), *w)).collect();
+        let soc = aggregate::apply(Rule::WeightedMean, &column).map(|s| s.clamp(0.0, 100.0));
         let temps: Vec<(f64, usize)> = counted(members).enumerate().filter_map(|(i, m)| Some((get(m, Q::Temperature)?, i))).collect();
         BankState {
             highest_voltage: volts.iter().copied().reduce(f64::max),
@@ -201,7 +201,9 @@ pub fn charge(members: &[Member], l: &Limits, bank: &BankState, lingering: bool)
         out.push(Cause::bank("nosensor", text.into()));
     }
     if let (Some(v), Some(n)) = (bank.highest_voltage, nominal(l.charge_voltage)) {
-        let limit = if lingering { l.charge_voltage } else { l.charge_voltage + OVERVOLTAGE_PER_CELL * cells(n) };
+        // Re-opens a little above the CVL: in float the CVL follows the bank down to 0.025 V
+        // per cell below it, and a full bank may rest there for hours.
+        let limit = l.charge_voltage + if lingering { FLOOR_MARGIN_PER_CELL } else { OVERVOLTAGE_PER_CELL } * cells(n);
         if v > limit {
             let text = format!("Charging stopped: the bank is at {v:.2} V, above {limit:.2} V (CVL {:.2} V)", l.charge_voltage);
             out.push(Cause::bank("overvoltage", text));

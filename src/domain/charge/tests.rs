@@ -35,7 +35,7 @@ struct Clock {
 
 impl Clock {
     fn new() -> Clock {
-        Clock { t: Instant::now(), wall: 1_000 * DAY }
+        Clock { t: Instant::now(), wall: 20_000 * DAY }
     }
 }
 
@@ -94,6 +94,24 @@ fn bulk_absorption_float_and_each_re_bulk_trigger() {
 }
 
 #[test]
+fn discharging_is_not_the_tail_and_an_unset_clock_is_not_recorded() {
+    let mut k = Clock::new();
+    let mut c = Charger::new(S, "");
+    run(&mut c, &mut k, 0, 14.2, 1.0, 99.0, Some(100.0));
+    // Loads above the PV: the bank discharges, the absorption continues to the cap.
+    assert_eq!(run(&mut c, &mut k, 3000, 14.2, -20.0, 99.0, Some(100.0)).stage, Stage::Absorption);
+    // Below the charge voltage the tail test does not count either.
+    assert_eq!(run(&mut c, &mut k, 500, 13.9, 0.5, 99.0, Some(100.0)).stage, Stage::Absorption);
+    assert_eq!(run(&mut c, &mut k, 200, 13.9, 0.5, 99.0, Some(100.0)).stage, Stage::Float, "the cap");
+    // A wall clock before NTP (1970) is not recorded as the last full charge.
+    let mut c = Charger::new(S, "");
+    let mut k = Clock { t: Instant::now(), wall: 5_000 };
+    run(&mut c, &mut k, 0, 14.2, 1.0, 99.0, Some(100.0));
+    run(&mut c, &mut k, 800, 14.2, 1.0, 99.0, Some(100.0));
+    assert_eq!(c.saved(), "float;");
+}
+
+#[test]
 fn a_member_of_unknown_capacity_keeps_absorption_until_the_cap() {
     let mut k = Clock::new();
     let mut c = Charger::new(S, "");
@@ -128,7 +146,7 @@ proptest! {
     /// re-bulk only on one of its three triggers.
     #[test]
     fn the_stage_machine_keeps_its_promises(steps in prop::collection::vec(arb_step(), 1..80), unknown in any::<bool>()) {
-        let (mut t, mut wall) = (Instant::now(), 1_000 * DAY);
+        let (mut t, mut wall) = (Instant::now(), 20_000 * DAY);
         let mut c = Charger::new(S, "");
         let cap = if unknown { None } else { Some(100.0) };
         let mut prev: Option<Step> = None;
