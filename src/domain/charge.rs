@@ -2,8 +2,9 @@
 //! FLOAT_VOLTAGE, and re-bulk (pure; the clocks are arguments).
 //!
 //! * Absorption starts once the bank voltage is within [`ABSORPTION_MARGIN_PER_CELL`] of the
-//!   CVL. It ends when every online member's charge current has stayed at or below TAIL_CURRENT
-//!   (a fraction of its own capacity per hour) for TAIL_TIME and absorption has lasted
+//!   CVL. It ends when, with the bank at the CVL, every online member's current has stayed within
+//!   ±TAIL_CURRENT (a fraction of its own capacity per hour; charging gently, not discharging)
+//!   for TAIL_TIME and absorption has lasted
 //!   MIN_ABSORPTION_TIME, or after MAX_ABSORPTION_TIME whatever the current. A member of unknown
 //!   capacity blocks the tail test (only the cap ends absorption then; the log says why).
 //! * Float: the CVL steps down by [`CVL_STEP_PER_CELL`] a second, never below the bank voltage
