@@ -17,18 +17,10 @@ impl Daemon {
         for (service, instance) in fx.read_capacity {
             let (conn, tx) = (self.conn.clone(), self.tx.clone());
             crate::rt::spawn(async move {
-                let read = crate::rt::timeout(CALL_TIMEOUT, vreg::battery_capacity(&conn, &service)).await;
-                let capacity = match read {
-                    Some(Ok(capacity)) => capacity,
-                    Some(Err(e)) => {
-                        log::debug!("{service}: capacity register not readable: {e}");
-                        None
-                    }
-                    None => {
-                        log::debug!("{service}: capacity register not readable: no answer");
-                        None
-                    }
-                };
+                let capacity = call::bounded(CALL_TIMEOUT, vreg::battery_capacity(&conn, &service)).await.unwrap_or_else(|e| {
+                    log::debug!("{service}: capacity register not readable: it {e}");
+                    None
+                });
                 let _ = tx.send(Input::Capacity { service, instance, capacity }).await;
             })
             .detach();

@@ -182,8 +182,6 @@ pub struct Policy {
     /// The CVL's plausibility against the bank's voltage, judged once at the first reading.
     cvl_check: Option<Result<(), String>>,
     charger: Charger,
-    /// The CVL the stages set in the last step.
-    stage_voltage: f64,
 }
 
 impl Policy {
@@ -204,7 +202,6 @@ impl Policy {
             last_voltage: None,
             cvl_check: None,
             charger: Charger::new(limits.stages, ""),
-            stage_voltage: limits.charge_voltage,
         }
     }
 
@@ -267,7 +264,6 @@ impl Policy {
             self.last_voltage = bank.mean_voltage;
         }
         let stage = self.charger.step(members, bank.mean_voltage, bank.soc, now, wall);
-        self.stage_voltage = stage.voltage;
         // The over-voltage rule follows the CVL the stage sets (float included).
         let staged = Limits { charge_voltage: stage.voltage, ..l };
         let (mut c_enter, mut c_linger) = (rules::charge(members, &staged, &bank, false), rules::charge(members, &staged, &bank, true));

@@ -53,6 +53,13 @@ pub struct Stages {
     pub cells: f64,
 }
 
+impl Stages {
+    /// The tail current (A) of a battery of `capacity` Ah.
+    pub fn tail(&self, capacity: f64) -> f64 {
+        capacity * self.tail_current
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stage {
     Bulk,
@@ -141,6 +148,11 @@ impl Charger {
         self.stage
     }
 
+    /// The CVL the stage set last.
+    pub fn voltage(&self) -> f64 {
+        self.cvl
+    }
+
     fn enter(&mut self, stage: Stage, now: Instant, why: &str) {
         log::info!("charge stage: {} -> {} ({why})", self.stage.word(), stage.word());
         self.stage = stage;
@@ -161,7 +173,7 @@ impl Charger {
             }
             return None;
         }
-        let tail = |m: &Member| m.capacity.unwrap_or(0.0) * self.s.tail_current;
+        let tail = |m: &Member| self.s.tail(m.capacity.unwrap_or(0.0));
         // At tail: charging no more than the tail current (a little noise either side), not
         // discharging into loads.
         Some(!online.is_empty() && online.iter().all(|m| m.values[Q::Current as usize].is_some_and(|i| (-tail(m)..=tail(m)).contains(&i))))

@@ -99,7 +99,7 @@ impl Policy {
     /// The CVL to leave behind at shutdown: lowered as for a charge block unless feed-in is
     /// known to be off.
     pub fn shutdown_voltage(&self) -> f64 {
-        let cvl = self.stage_voltage;
+        let cvl = self.charger.voltage();
         match (self.feed_in, self.block_voltage.or(self.last_voltage)) {
             (Some(false), _) | (_, None) => cvl,
             (_, Some(v)) => (v - FEED_IN_CVL_DROP).min(cvl),

@@ -48,7 +48,7 @@ pub fn charge_soc(bank: &BankState, l: &Limits, floor: f64) -> Factor {
 
 /// The bank's tail current (A): the online members' capacities × TAIL_CURRENT.
 pub fn tail_current(members: &[Member], l: &Limits) -> f64 {
-    members.iter().filter(|m| m.presence == Presence::Online).filter_map(|m| m.capacity).sum::<f64>() * l.stages.tail_current
+    l.stages.tail(members.iter().filter(|m| m.presence == Presence::Online).filter_map(|m| m.capacity).sum::<f64>())
 }
 
 /// The discharge factors: SoC near empty, and the bank voltage per cell under load (its 0 is
