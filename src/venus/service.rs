@@ -320,10 +320,12 @@ impl Service {
         for p in gone.keys() {
             server.remove::<Leaf, _>(p.as_str()).await?;
         }
-        let orphans: Vec<String> = {
+        let mut orphans: Vec<String> = {
             let tree = lock(&self.tree);
             self.nodes.iter().filter(|n| tree.below(n).next().is_none()).cloned().collect()
         };
+        // Deepest first: zbus drops a node's whole subtree with it.
+        orphans.sort_by_key(|n| std::cmp::Reverse(n.matches('/').count()));
         for n in orphans {
             server.remove::<Node, _>(n.as_str()).await?;
             self.nodes.remove(&n);
