@@ -77,6 +77,8 @@ pub struct Limits {
     pub total_capacity: Option<f64>,
     /// The charge stages (`charge`).
     pub stages: Stages,
+    /// The charge and the discharge current maxima were set in the GUI (said in the texts).
+    pub set_in_gui: [bool; 2],
     pub tapers: Tapers,
 }
 
@@ -118,8 +120,9 @@ impl Limits {
                 rebulk_soc: cfg.rebulk_soc,
                 rebulk_voltage: cfg.rebulk_voltage,
                 rebulk_days: cfg.rebulk_days,
-                cells: nominal(cfg.max_charge_voltage.unwrap_or(0.0)).map_or(4.0, cells),
+                cells: cells_of(cfg.max_charge_voltage.unwrap_or(0.0)),
             },
+            set_in_gui: [false; 2],
             tapers: Tapers {
                 charge_temp: cfg.charge_temp_table,
                 charge_soc: cfg.charge_soc_table,
@@ -128,6 +131,11 @@ impl Limits {
             },
         }
     }
+}
+
+/// LiFePO4 cells in series for a charge voltage (4 when it implies no nominal voltage).
+pub fn cells_of(cvl: f64) -> f64 {
+    nominal(cvl).map_or(4.0, cells)
 }
 
 /// What one step decided, before it is turned into D-Bus values.
@@ -203,6 +211,13 @@ impl Policy {
             cvl_check: None,
             charger: Charger::new(limits.stages, ""),
         }
+    }
+
+    /// New limits (a value changed from the GUI): everything the policy carries stays, so a
+    /// stop in force holds, the stage and its timers go on.
+    pub fn set_limits(&mut self, limits: Limits) {
+        self.limits = limits;
+        self.charger.set_stages(limits.stages);
     }
 
     /// Restores the charge stage kept in localsettings (`Charger::saved`).
@@ -291,8 +306,8 @@ impl Policy {
         let d_target = if any_online { c_target } else { present_share(members, l.total_capacity) };
         let c_share = self.charge_share.step(c_target, now, l.ramp, c_at_once);
         let d_share = self.discharge_share.step(d_target, now, l.ramp, d_at_once);
-        let text = |applied: f64, target: f64, limit: f64, online_only: bool| {
-            if applied < target - 1e-9 { ramping_text(applied, target, members, limit) } else { describe(target, members, limit, online_only) }
+        let text = |applied: f64, target: f64, limit: f64, online_only: bool, gui: bool| {
+            if applied < target - 1e-9 { ramping_text(applied, target, members, limit) } else { describe(target, members, limit, online_only, gui) }
         };
         // Tapers, each named when below 1.
         let tail_floor = if l.charge_current * c_share > 0.0 { 2.0 * taper::tail_current(members, &l) / (l.charge_current * c_share) } else { 0.0 };
@@ -301,7 +316,7 @@ impl Policy {
         let c_taper = c_tapers.iter().map(|f| f.value).fold(1.0, f64::min);
         let d_taper = d_tapers.iter().map(|f| f.value).fold(1.0, f64::min);
         let named = |fs: &[taper::Factor]| fs.iter().map(taper::Factor::text).collect::<String>();
-        let mut charge_text = ctext.unwrap_or_else(|| text(c_share, c_target, l.charge_current, true) + &named(&c_tapers));
+        let mut charge_text = ctext.unwrap_or_else(|| text(c_share, c_target, l.charge_current, true, l.set_in_gui[0]) + &named(&c_tapers));
         // Any way CCL reaches 0 (a rule, no share in the circuit, a taper of 0) is a stop.
         let charge_current = l.charge_current * c_share * cf * c_taper;
         let charge_voltage = self.charge_voltage(stage.voltage, charge_current > 0.0, &mut charge_text);
@@ -316,7 +331,8 @@ impl Policy {
             charge_current,
             discharge_current: l.discharge_current * d_share * df * d_taper,
             charge_text,
-            discharge_text: dtext.unwrap_or_else(|| text(d_share, d_target, l.discharge_current, d_target == c_target) + &named(&d_tapers)),
+            discharge_text: dtext
+                .unwrap_or_else(|| text(d_share, d_target, l.discharge_current, d_target == c_target, l.set_in_gui[1]) + &named(&d_tapers)),
             blocking_charge: c_enter.iter().filter(|c| c.is_member()).count(),
             blocking_discharge: d_enter.iter().filter(|c| c.is_member()).count(),
             protections,

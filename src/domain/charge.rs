@@ -106,6 +106,11 @@ pub struct Charger {
 
 impl Charger {
     /// A charger in bulk, or in the stage `saved` (from [`Charger::saved`]) holds.
+    /// New thresholds (a value changed from the GUI); the stage and its timers stay.
+    pub fn set_stages(&mut self, s: Stages) {
+        self.s = s;
+    }
+
     pub fn new(s: Stages, saved: &str) -> Charger {
         let mut c = Charger {
             s,

@@ -99,16 +99,20 @@ pub(super) fn ramping_text(applied: f64, target: f64, members: &[Member], limit:
     format!("Ramping up: {k} of {} members present, {:.0} % of {limit:.0} A (rising to {:.0} %)", members.len(), applied * 100.0, target * 100.0)
 }
 
-pub(super) fn describe(share: f64, members: &[Member], limit: f64, online_only: bool) -> String {
+/// The text of an unblocked limit; `gui`: the limit was set in the GUI, not in config.ini.
+pub(super) fn describe(share: f64, members: &[Member], limit: f64, online_only: bool, gui: bool) -> String {
     let n = members.len();
     let k =
         members.iter().filter(|m| m.in_circuit && if online_only { m.presence == Presence::Online } else { m.presence != Presence::Lost }).count();
     let out: Vec<&str> = members.iter().filter(|m| m.presence == Presence::Online && !m.in_circuit).map(|m| m.name).collect();
-    let mut text = if share >= 1.0 - 1e-9 {
-        format!("Configured limit {limit:.0} A")
-    } else {
-        format!("{k} of {n} members present: {:.0} % of {limit:.0} A", share * 100.0)
+    let mut text = match (share >= 1.0 - 1e-9, gui) {
+        (true, false) => format!("Configured limit {limit:.0} A"),
+        (true, true) => format!("Limit {limit:.0} A set in the GUI"),
+        (false, _) => format!("{k} of {n} members present: {:.0} % of {limit:.0} A", share * 100.0),
     };
+    if gui && share < 1.0 - 1e-9 {
+        text.push_str(" (the limit set in the GUI)");
+    }
     if !out.is_empty() {
         text.push_str(&format!(" ({} carries no current: out of the circuit)", out.join(", ")));
     }

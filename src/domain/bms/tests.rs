@@ -22,6 +22,7 @@ pub(super) const L: Limits = Limits {
     total_capacity: None,
     // No float stage; the tapers flat: these tests are about the rules.
     stages: crate::domain::charge::Stages { float_voltage: None, ..crate::domain::charge::tests::S },
+    set_in_gui: [false; 2],
     tapers: Tapers { charge_temp: Table::ONE, charge_soc: Table::ONE, discharge_soc: Table::ONE, discharge_voltage: Table::ONE },
 };
 pub(super) const INSTANT: Limits = Limits { hold: Duration::ZERO, ramp: Duration::ZERO, ..L };
@@ -297,4 +298,12 @@ proptest! {
             after_gap = gap;
         }
     }
+}
+
+#[test]
+fn a_limit_set_in_the_gui_says_so() {
+    let ok = r(&[(Q::Temperature, 20.0)]);
+    let mut p = Policy::new(Limits { set_in_gui: [true, false], ..INSTANT });
+    let d = p.decide(&[m("Battery 1", Presence::Online, &ok)], Instant::now());
+    assert_eq!((d.charge_text.as_str(), d.discharge_text.as_str()), ("Limit 300 A set in the GUI", "Configured limit 600 A"));
 }
