@@ -44,7 +44,7 @@ fn secs_text(d: Duration) -> String {
 
 /// Every key, in the order `describe()` prints them.
 #[rustfmt::skip]
-pub(super) const KEYS: [Key; 37] = [
+pub(super) const KEYS: [Key; 40] = [
     key("DEVICE_MODE", "monitor",
         |v, c| set(&mut c.mode, mode(v)),
         |c| mode_text(c.mode).into()),
@@ -139,6 +139,16 @@ pub(super) const KEYS: [Key; 37] = [
     key("BMS_RAMP_TIME", "60",
         |v, c| set(&mut c.bms_ramp_time, secs(v, 0, 3600)),
         |c| secs_text(c.bms_ramp_time)),
+    // Empty: hidden in virtual-bms mode, shown in monitor mode.
+    key("HIDE_GUI_CONTROLS", "",
+        |v, c| set(&mut c.hide_gui_controls, opt(v, flag)),
+        |c| c.hide_gui_controls.map(|b| b.to_string()).unwrap_or_default()),
+    key("HIDE_MEMBER_SHUNTS", "false",
+        |v, c| set(&mut c.hide_member_shunts, flag(v)),
+        |c| c.hide_member_shunts.to_string()),
+    key("SELECT_BATTERY_MONITOR", "false",
+        |v, c| set(&mut c.select_battery_monitor, flag(v)),
+        |c| c.select_battery_monitor.to_string()),
     key("LOGGING", "INFO",
         |v, c| set(&mut c.log_level, level(v)),
         |c| level_text(c.log_level).into()),
@@ -222,6 +232,9 @@ impl Default for Config {
             charge_soc_table: Table::ONE,
             discharge_soc_table: Table::ONE,
             discharge_voltage_table: Table::ONE,
+            hide_gui_controls: None,
+            hide_member_shunts: false,
+            select_battery_monitor: false,
             bms_temp_margin: 0.0,
             bms_hold_time: Duration::ZERO,
             bms_ramp_time: Duration::ZERO,
@@ -264,6 +277,29 @@ impl Config {
         }
         out
     }
+}
+
+impl super::Loaded {
+    /// Like [`Config::describe`], for the effective settings `now` (the files' with the GUI's
+    /// `gui` on top): each line says where its value comes from (the GUI, a file, built-in).
+    pub fn explain(&self, now: &Config, gui: &super::gui::Overrides) -> String {
+        let mut out = String::new();
+        for key in &KEYS {
+            let value = (key.show)(now);
+            let from = match (gui.source(key.name), self.sources.get(key.name)) {
+                (Some(g), _) => format!("{g} (the files say {})", shown_or_unset((key.show)(&self.config))),
+                (None, Some(file)) => std::path::Path::new(file).file_name().map_or(file.clone(), |f| f.to_string_lossy().into_owned()),
+                (None, None) => "built-in".into(),
+            };
+            let sep = if value.is_empty() { "" } else { " " };
+            out.push_str(&format!("{} ={sep}{value}  # from {from}\n", key.name));
+        }
+        out
+    }
+}
+
+fn shown_or_unset(v: String) -> String {
+    if v.is_empty() { "nothing".into() } else { v }
 }
 
 impl Key {

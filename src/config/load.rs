@@ -174,7 +174,8 @@ impl Loader {
         // Stable: what shares a line keeps the order it was found in.
         self.diagnostics.sort_by_key(|(file, d)| (*file, d.line.unwrap_or(0)));
         let (errors, warnings): (Vec<_>, Vec<_>) = self.diagnostics.into_iter().map(|(_, d)| d).partition(|d| d.severity == Severity::Error);
-        if errors.is_empty() { Ok(Loaded { config: self.config, warnings }) } else { Err(errors) }
+        let sources = self.origins.iter().map(|(k, o)| (*k, o.file.clone())).collect();
+        if errors.is_empty() { Ok(Loaded { config: self.config, warnings, sources }) } else { Err(errors) }
     }
 
     /// virtual-bms needs all three limits; monitor mode drops them, so nothing downstream

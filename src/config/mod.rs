@@ -38,6 +38,7 @@ use crate::domain::charge::table::Table;
 
 use log::LevelFilter;
 
+pub mod gui;
 mod keys;
 mod load;
 mod parse;
@@ -112,6 +113,12 @@ pub struct Config {
     pub charge_soc_table: Table,
     pub discharge_soc_table: Table,
     pub discharge_voltage_table: Table,
+    /// HIDE_GUI_CONTROLS: `None` hides them in virtual-bms mode only ([`Config::controls_hidden`]).
+    pub hide_gui_controls: Option<bool>,
+    /// Hide the member shunts from systemcalc's battery list (`Enabled` = 0).
+    pub hide_member_shunts: bool,
+    /// Monitor mode: make the aggregate the battery monitor while that setting is "default".
+    pub select_battery_monitor: bool,
     pub bms_temp_margin: f64,
     pub bms_hold_time: Duration,
     pub bms_ramp_time: Duration,
@@ -130,6 +137,12 @@ pub struct Config {
 }
 
 impl Config {
+    /// Whether the GUI gets no controls (HIDE_GUI_CONTROLS; by default hidden in virtual-bms
+    /// mode, where a crew should not change the limits by accident).
+    pub fn controls_hidden(&self) -> bool {
+        self.hide_gui_controls.unwrap_or(self.mode == DeviceMode::VirtualBms)
+    }
+
     /// The product name used when `DEVICE_NAME` is not set.
     pub fn default_name(&self) -> &'static str {
         match self.mode {
@@ -145,6 +158,8 @@ pub struct Loaded {
     pub config: Config,
     /// Every one has [`Severity::Warning`].
     pub warnings: Vec<Diagnostic>,
+    /// The file each key was last set in; a key no file sets has its built-in value.
+    pub sources: std::collections::BTreeMap<&'static str, String>,
 }
 
 /// Whether a [`Diagnostic`] stops the daemon.

@@ -86,6 +86,7 @@ fn error_count_says_error_or_errors() {
 }
 
 mod exclude;
+mod gui;
 mod keys;
 mod load;
 mod parse;
