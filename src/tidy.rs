@@ -110,7 +110,7 @@ fn path_literals(line: &str) -> Vec<&str> {
 
 #[test]
 fn paths_are_spelled_only_in_the_catalogue() {
-    let allowed = ["domain/paths.rs", "tools/sim/mod.rs", "venus/vreg.rs"];
+    let allowed = ["domain/paths.rs", "domain/paths/gui.rs", "tools/sim/mod.rs", "venus/vreg.rs"];
     let mut bad = Vec::new();
     for (rel, text) in files().into_iter().filter(|(rel, _)| !allowed.contains(&rel.as_str())) {
         for (n, line) in code_lines(&text) {

@@ -158,6 +158,7 @@ impl Harness {
                 offline_grace: GRACE,
                 circuit_time: Duration::from_secs(60),
                 exclude: vec![],
+                switched_off: Default::default(),
                 own_name: OWN_NAME.into(),
             }),
             policy: Policy::new(Limits {

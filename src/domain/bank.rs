@@ -23,6 +23,7 @@ mod liveness;
 mod membership;
 mod shunt;
 
+use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use crate::config::Exclude;
@@ -50,6 +51,8 @@ pub struct Options {
     /// before it counts as out of the circuit.
     pub circuit_time: Duration,
     pub exclude: Vec<Exclude>,
+    /// Identities of the members switched off in the GUI (`config::gui::Overrides::off`).
+    pub switched_off: BTreeSet<String>,
     /// Our own bus name: never a member.
     pub own_name: String,
 }
@@ -79,10 +82,14 @@ impl Bank {
         &self.members
     }
 
+    /// The members that count: not switched off in the GUI.
+    pub fn active(&self) -> impl Iterator<Item = &Shunt> {
+        self.members.iter().filter(|m| !m.switched_off)
+    }
+
     /// The members as the aggregation sees them.
     pub fn view(&self) -> Vec<aggregate::Member<'_>> {
-        self.members
-            .iter()
+        self.active()
             .map(|m| aggregate::Member {
                 id: m.id(),
                 name: &m.display,
@@ -174,6 +181,7 @@ impl Bank {
                 m.circuit = Circuit::In;
                 m.last_heard = now;
                 m.set_custom_name(id.custom_name);
+                m.firmware = id.firmware;
                 if m.capacity.is_none() {
                     m.capacity_source = CapacitySource::Reading;
                 }
@@ -182,6 +190,8 @@ impl Bank {
                 let mut m = new_shunt(service, instance, id.serial, id.product_name, self.free_slot(), now);
                 m.values = values;
                 m.set_custom_name(id.custom_name);
+                m.firmware = id.firmware;
+                m.switched_off = self.opts.switched_off.contains(m.id());
                 log::info!("{} ({service}, instance {instance}, {}, serial '{}') joined the bank", m.name(), m.product_name, m.serial);
                 self.members.push(m);
                 self.members.sort_by_key(|m| m.slot);
@@ -322,16 +332,16 @@ impl Bank {
     /// True while a member's capacity register is being read for the first time (its weight in
     /// the SoC is not known yet).
     pub fn capacity_pending(&self) -> bool {
-        self.members.iter().any(|m| m.capacity_source == CapacitySource::Reading && m.capacity.is_none())
+        self.active().any(|m| m.capacity_source == CapacitySource::Reading && m.capacity.is_none())
     }
 
     pub fn online_count(&self) -> usize {
-        self.members.iter().filter(|m| m.presence == Presence::Online).count()
+        self.active().filter(|m| m.presence == Presence::Online).count()
     }
 
     /// Remembered members that have not been on the bus since the start.
     pub fn missing(&self) -> impl Iterator<Item = &Shunt> {
-        self.members.iter().filter(|m| m.missing())
+        self.active().filter(|m| m.missing())
     }
 }
 

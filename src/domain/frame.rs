@@ -7,7 +7,7 @@ use std::borrow::Cow;
 use crate::domain::aggregate::{Outputs, Presence};
 use crate::domain::bank::{Circuit, Shunt};
 use crate::domain::bms::Decision;
-use crate::domain::paths::{self, round_to};
+use crate::domain::paths::{self, Q, round_to};
 use crate::value::Value;
 
 /// Path → value, for `venus::service::update`.
@@ -70,13 +70,7 @@ pub fn shutdown_limits(cvl: f64) -> Vec<(&'static str, Value)> {
 
 /// Values of one member slot, in the order of [`paths::MEMBER_FIELDS`].
 pub fn member_values(m: &Shunt) -> Vec<(String, Value)> {
-    let state = match (m.presence, m.circuit) {
-        (Presence::Online, Circuit::Out) => "online, out of the circuit (carries no current)",
-        (Presence::Online, _) => "online",
-        (Presence::Held, _) => "offline (values held)",
-        (Presence::Lost, _) if m.missing() => "missing since the start (remembered)",
-        (Presence::Lost, _) => "lost",
-    };
+    let state = state_text(m);
     let values = [
         Value::from(m.service.as_str()),
         Value::from(m.serial.as_str()),
@@ -87,4 +81,50 @@ pub fn member_values(m: &Shunt) -> Vec<(String, Value)> {
         Value::from(state),
     ];
     paths::MEMBER_FIELDS.iter().zip(values).map(|((f, _), v)| (paths::member(m.slot, f), v)).collect()
+}
+
+/// The text a member's state has in `/Members/<slot>/State` and `/Battery/<n>/Status`.
+fn state_text(m: &Shunt) -> &'static str {
+    match (m.presence, m.circuit) {
+        _ if m.switched_off => "switched off in the GUI (not in the bank)",
+        (Presence::Online, Circuit::Out) => "online, out of the circuit (carries no current)",
+        (Presence::Online, _) => "online",
+        (Presence::Held, _) => "offline (values held)",
+        (Presence::Lost, _) if m.missing() => "missing since the start (remembered)",
+        (Presence::Lost, _) => "lost",
+    }
+}
+
+/// `/Battery/<n>/Status`: the Lynx bit mask gui-v2 reads (`enums.h`), from the member's own
+/// alarms (an alarm or a warning): 3 overvoltage, 4 undervoltage, 5 low and 6 high
+/// temperature. 0 (nothing) shows as empty.
+fn status_bits(m: &Shunt) -> u32 {
+    [(Q::AlarmHighVoltage, 3), (Q::AlarmLowVoltage, 4), (Q::AlarmLowTemperature, 5), (Q::AlarmHighTemperature, 6)]
+        .into_iter()
+        .filter(|(q, _)| m.get(*q).is_some_and(|a| a > 0.0))
+        .fold(0, |bits, (_, bit)| bits | 1 << bit)
+}
+
+/// gui-v2's "Individual Battery Info" list: `/System/NrOfBatteries` and `/Battery/<n>/*`
+/// (n from 1) of the members that count, in slot order; `/Measurement/TracksServices`.
+pub fn battery_list(active: &[Shunt]) -> Vec<(String, Value)> {
+    let mut out = vec![(paths::NR_OF_BATTERIES.to_owned(), Value::Uint(active.len() as u32))];
+    for (i, m) in active.iter().enumerate() {
+        let label = if m.serial.is_empty() { m.name() } else { m.serial.as_str() };
+        // gui-v2 shows a number as Victron's firmware text (0x0419: v4.19).
+        let firmware = m.firmware.map_or(Value::Invalid, Value::Uint);
+        let values = [
+            Value::from(label),
+            Value::from(m.capacity.map(|c| round_to(c, 0.1))),
+            firmware,
+            Value::Uint(status_bits(m)),
+            Value::from(m.get(Q::Voltage).map(|v| round_to(v, 0.01))),
+            Value::from(m.get(Q::Current).map(|v| round_to(v, 0.1))),
+            Value::from(m.get(Q::Temperature).map(|v| round_to(v, 0.1))),
+        ];
+        out.extend(paths::BATTERY_FIELDS.iter().zip(values).map(|((f, _), v)| (paths::battery(i + 1, f), v)));
+    }
+    let services: Vec<&str> = active.iter().map(|m| m.service.as_str()).collect();
+    out.push((paths::MEASUREMENT_TRACKS.to_owned(), services.join(",").into()));
+    out
 }

@@ -13,6 +13,7 @@ pub mod aggregate;
 pub mod bank;
 pub mod bms;
 pub mod charge;
+pub mod controls;
 pub mod frame;
 pub mod memory;
 pub mod paths;

@@ -13,6 +13,9 @@ use std::sync::LazyLock;
 
 use crate::value::{Format, Value};
 
+mod gui;
+pub use gui::*;
+
 /// One quantity read from a member. The discriminant indexes a member's value array.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[repr(usize)]
@@ -110,34 +113,6 @@ pub const MODULES_OFFLINE: &str = "/System/NrOfModulesOffline";
 pub const ALARM_MEMBER_LOST: &str = "/Alarms/MemberLost";
 /// Every alarm path starts with this.
 pub const ALARMS_PREFIX: &str = "/Alarms/";
-
-/// `/Members/<slot>/<field>`: our own list of the members (`publish::member_values`).
-pub fn member(slot: usize, field: &str) -> String {
-    format!("/Members/{slot}/{field}")
-}
-
-/// The fields of each `/Members/<slot>/` entry, with their text format.
-pub const MEMBER_FIELDS: [(&str, Format); 7] = [
-    ("Service", Format::Plain),
-    ("Serial", Format::Plain),
-    ("DeviceInstance", Format::Plain),
-    ("Name", Format::Plain),
-    ("Capacity", Format::AMP_HOUR),
-    ("CapacitySource", Format::Plain),
-    ("State", Format::Plain),
-];
-
-/// The slot of a `/Members/<slot>/<field>` path with that field.
-pub fn member_slot(path: &str, field: &str) -> Option<usize> {
-    path.strip_prefix("/Members/")?.strip_suffix(field)?.strip_suffix('/')?.parse().ok()
-}
-
-/// Our own writable path: a member's name, serial, device instance, service or port, or `all`,
-/// written here forgets that offline member (`dbus-aggregate-smartshunts forget`).
-pub const FORGET: &str = "/Members/Forget";
-/// Read-only: what the last write to [`FORGET`] did, or why it was refused (published before
-/// `SetValue` returns, so a client reads it right after its own write).
-pub const FORGET_RESULT: &str = "/Members/ForgetResult";
 
 // Identity (member and aggregate).
 pub const DEVICE_INSTANCE: &str = "/DeviceInstance";

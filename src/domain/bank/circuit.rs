@@ -39,7 +39,7 @@ pub enum Circuit {
 
 /// The bank's current and online capacity, when every online member reports both.
 fn bank_split(members: &[Shunt]) -> Option<(f64, f64)> {
-    let online = members.iter().filter(|m| m.presence == Presence::Online);
+    let online = members.iter().filter(|m| m.presence == Presence::Online && !m.switched_off);
     let (mut current, mut capacity, mut n) = (0.0, 0.0, 0);
     for m in online {
         current += m.get(Q::Current)?;
@@ -55,6 +55,7 @@ pub fn update(members: &mut [Shunt], circuit_time: Duration, now: Instant) -> bo
     let mut changed = false;
     for m in members.iter_mut() {
         let next = match (m.presence, split, m.get(Q::Current), m.capacity) {
+            _ if m.switched_off => Circuit::In,
             (Presence::Online, Some((bank, total)), Some(i), Some(cap)) => {
                 let expected = bank * cap / total;
                 let nothing = i.abs() <= NEAR_ZERO * expected.abs();

@@ -1,6 +1,7 @@
 //! Who belongs to the bank over time: exclusions, slots, the members remembered from before a
 //! restart, and `forget`.
 
+use std::collections::BTreeSet;
 use std::time::Instant;
 
 use super::Bank;
@@ -44,12 +45,37 @@ impl Bank {
             m.capacity = r.capacity;
             m.capacity_source = r.source;
             m.presence = Presence::Lost;
+            m.switched_off = self.opts.switched_off.contains(m.id());
             m.on_bus = false;
             m.seen = false;
             m.offline_since = Some(now);
             self.members.push(m);
         }
         self.members.sort_by_key(|m| m.slot);
+    }
+
+    /// Switches members on and off (the GUI's toggles): `off` holds the identities switched
+    /// off. Returns the names of the members whose state changed.
+    pub fn switch(&mut self, off: &BTreeSet<String>) -> Vec<String> {
+        self.opts.switched_off = off.clone();
+        let mut changed = Vec::new();
+        for m in &mut self.members {
+            let now_off = off.contains(m.id());
+            if now_off != m.switched_off {
+                m.switched_off = now_off;
+                m.circuit = super::Circuit::In;
+                log::info!(
+                    "{} ({}, serial '{}') switched {} in the GUI: {}",
+                    m.name(),
+                    m.service,
+                    m.serial,
+                    if now_off { "off" } else { "on" },
+                    if now_off { "it is left out of the bank as if EXCLUDE_SHUNTS named it" } else { "it counts in the bank again" }
+                );
+                changed.push(m.name().to_owned());
+            }
+        }
+        changed
     }
 
     /// What should be remembered across a restart.

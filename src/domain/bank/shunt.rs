@@ -56,6 +56,11 @@ pub struct Shunt {
     pub circuit: Circuit,
     /// Index of the member's `/Members/<slot>/*` paths.
     pub slot: usize,
+    /// Switched off in the GUI: listed (so it can be switched on again) but out of the bank,
+    /// as if EXCLUDE_SHUNTS named it.
+    pub switched_off: bool,
+    /// `/FirmwareVersion` as the shunt publishes it (Victron's 0xMMmm encoding).
+    pub firmware: Option<u32>,
     pub(super) on_bus: bool,
     /// On the bus at least once since this process started (false: only remembered).
     pub(super) seen: bool,
@@ -137,6 +142,7 @@ pub(super) struct Identity {
     pub(super) custom_name: String,
     pub(super) serial: String,
     pub(super) is_virtual: bool,
+    pub(super) firmware: Option<u32>,
 }
 
 pub(super) fn identity(items: &[(String, Decoded)]) -> Identity {
@@ -147,6 +153,7 @@ pub(super) fn identity(items: &[(String, Decoded)]) -> Identity {
         custom_name: String::new(),
         serial: String::new(),
         is_virtual: false,
+        firmware: None,
     };
     for (path, v) in items {
         let Ok(v) = v else { continue };
@@ -158,6 +165,7 @@ pub(super) fn identity(items: &[(String, Decoded)]) -> Identity {
             paths::CUSTOM_NAME => id.custom_name = text(),
             paths::SERIAL => id.serial = text().trim().to_owned(),
             paths::DEVICES_VIRTUAL => id.is_virtual |= v.as_u32() == Some(1),
+            paths::FIRMWARE_VERSION => id.firmware = v.as_u32(),
             _ => {}
         }
     }
@@ -178,6 +186,8 @@ pub(super) fn new_shunt(service: &str, instance: u32, serial: String, product_na
         presence: Presence::Online,
         circuit: Circuit::In,
         slot,
+        switched_off: false,
+        firmware: None,
         on_bus: true,
         seen: true,
         last_heard: now,

@@ -11,6 +11,7 @@ fn bank(exclude: &[(&str, Option<u32>)]) -> Bank {
         offline_grace: GRACE,
         circuit_time: Duration::from_secs(60),
         exclude: exclude.iter().map(|(t, i)| Exclude { text: (*t).into(), instance: *i }).collect(),
+        switched_off: Default::default(),
         own_name: "com.victronenergy.battery.aggregate_shunts".into(),
     })
 }
@@ -341,4 +342,30 @@ fn a_custom_name_change_is_reported() {
     assert_eq!(b.members()[0].name(), "Shunt 279");
     assert!(b.on_changed(S5, &[("/CustomName".into(), Ok(Value::Text("Port".into())))], t));
     assert_eq!(b.members()[0].name(), "Port");
+}
+
+#[test]
+fn a_member_switched_off_is_listed_but_out_of_the_bank() {
+    let now = Instant::now();
+    let mut b = bank(&[]);
+    b.on_appeared("com.victronenergy.battery.ttyS5", &shunt(288, "Port", 10.0), now);
+    b.on_appeared("com.victronenergy.battery.ttyS6", &shunt(289, "Starboard", 20.0), now);
+    let id = b.members()[0].id().to_owned();
+    assert_eq!(b.switch(&[id.clone()].into()), ["Port"]);
+    assert_eq!(b.members().len(), 2, "still listed, so it can be switched on again");
+    assert_eq!(b.view().len(), 1);
+    assert_eq!(b.online_count(), 1);
+    // Its data keeps coming in, so switching it on again counts it at once.
+    b.on_changed("com.victronenergy.battery.ttyS5", &[("/Dc/0/Current".into(), Ok(Value::Double(11.0)))], now);
+    assert!(b.switch(&[id.clone()].into()).is_empty(), "no change, no log");
+    assert_eq!(b.switch(&Default::default()), ["Port"]);
+    assert_eq!(b.view().len(), 2);
+    assert_eq!(b.members()[0].get(Q::Current), Some(11.0));
+    // A remembered member that is switched off is not missing, and joins switched off.
+    let mut b2 = bank(&[]);
+    b2.switch(&[id].into());
+    b2.remember(b.memory(), now);
+    assert_eq!(b2.missing().count(), 1, "only the one that counts");
+    b2.on_appeared("com.victronenergy.battery.ttyS5", &shunt(288, "Port", 10.0), now);
+    assert!(b2.members().iter().find(|m| m.instance == 288).unwrap().switched_off);
 }
