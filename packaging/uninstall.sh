@@ -2,8 +2,10 @@
 # Remove dbus-aggregate-smartshunts installed with install.sh: stop the
 # service, remove its /service entry, its boot hook line (and /data/rc.local if
 # install.sh created it and it is now empty), its log directory, every file of
-# the package dir and the settings in /data/setupOptions/<package>/. Warns when
-# the aggregate is the system's battery monitor. The original Python program
+# the package dir and the settings in /data/setupOptions/<package>/. Undoes
+# what HIDE_MEMBER_SHUNTS and SELECT_BATTERY_MONITOR changed in the system
+# settings, and warns when the aggregate is still the system's battery
+# monitor. The original Python program
 # (/data/apps/...) is not brought back; its files stay where they are.
 #   --keep-config   keep /data/setupOptions/<package>/config.ini
 #   --keep-logs     keep /var/log/dbus-aggregate-smartshunts
@@ -19,7 +21,7 @@ for arg in "$@"; do
     case "$arg" in
         --keep-config) keep_config=1 ;;
         --keep-logs) keep_logs=1 ;;
-        -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
         *) agg_die "unknown option $arg (see --help)" ;;
     esac
 done
@@ -28,8 +30,12 @@ if agg_setuphelper_managed; then
     agg_die "$PKG is installed through SetupHelper: uninstall it in the PackageManager menu (or run '$DEVICE_DIR/setup uninstall'), then run this script again to delete the files."
 fi
 
-agg_warn_battery_monitor uninstalling
 agg_service_remove
+# Undo what HIDE_MEMBER_SHUNTS / SELECT_BATTERY_MONITOR changed in the system
+# settings (only on a device: the tests run below ROOT without a bus), then
+# say whether the aggregate is still the battery monitor.
+agg_restore_system
+agg_warn_battery_monitor uninstalling
 agg_hook_remove
 if [ -L "$ROOT/usr/local/bin/$PKG" ] && [ "$(readlink "$ROOT/usr/local/bin/$PKG")" = "$DEST/$PKG" ]; then
     rm -f "$ROOT/usr/local/bin/$PKG"

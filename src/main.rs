@@ -22,7 +22,10 @@ commands:
   forget NAME|INSTANCE|SERIAL|all
                          make the running aggregate forget a member that is offline for good
                          (all: every member that is not online)
-  check-config [FILE]    print the effective settings, or every error (exit 1 on error)
+  check-config [FILE]    print the effective settings and where each comes from (a file,
+                         built-in, or the GUI), or every error (exit 1 on error)
+  restore-system         undo what HIDE_MEMBER_SHUNTS and SELECT_BATTERY_MONITOR changed in
+                         the system settings (the uninstaller runs it)
   demo [--duration S]    private bus, simulated SmartShunts, the daemon and a live view
   simulate --shunt PORT:INSTANCE:CAPACITY_AH:CURRENT_A [--shunt ...]
                          serve simulated SmartShunts on the bus until stopped
@@ -88,7 +91,7 @@ fn run_daemon(source: &Source) -> ExitCode {
     }
     let exit = aggregate_shunts::rt::block_on(async {
         match aggregate_shunts::rt::system().await {
-            Ok(conn) => daemon::run(loaded.config, conn).await,
+            Ok(conn) => daemon::run(loaded, conn).await,
             Err(e) => Exit::BusLost(format!("cannot connect to the system bus: {e}")),
         }
     });
@@ -112,7 +115,16 @@ fn check_config(source: &Source) -> ExitCode {
             for w in &loaded.warnings {
                 println!("# warning: {w}");
             }
-            print!("{}", loaded.config.describe());
+            // The values set on the GX display, when this runs where localsettings is.
+            let gui = aggregate_shunts::rt::block_on(async {
+                let conn = aggregate_shunts::rt::system().await.map_err(|e| format!("no system bus ({e})"))?;
+                status::gui_values(&conn).await
+            });
+            let gui = gui.unwrap_or_else(|why| {
+                println!("# values set in the GUI: not read ({why}); the files' values follow");
+                Default::default()
+            });
+            print!("{}", status::explain(&loaded, &gui, true));
             ExitCode::SUCCESS
         }
         Err(code) => code,
@@ -168,10 +180,22 @@ fn simulate_charge(source: Source, args: &[String]) -> ExitCode {
     }
 }
 
-fn status_cmd() -> ExitCode {
+fn status_cmd(source: &Source) -> ExitCode {
+    let files = Config::load(&source.files()).ok();
     let result = aggregate_shunts::rt::block_on(async {
         let conn = aggregate_shunts::rt::system().await.map_err(|e| format!("cannot connect to the system bus: {e}"))?;
-        status::render(&conn).await
+        let mut table = status::render(&conn).await?;
+        if let Some(files) = &files {
+            table.push_str("\n  Settings the GUI can change (and where each value comes from):\n");
+            let gui = status::gui_values(&conn).await.unwrap_or_else(|why| {
+                table.push_str(&format!("    # values set in the GUI: not read ({why})\n"));
+                Default::default()
+            });
+            for line in status::explain(files, &gui, false).lines() {
+                table.push_str(&format!("    {line}\n"));
+            }
+        }
+        Ok::<_, String>(table)
     });
     match result {
         Ok(table) => {
@@ -180,6 +204,43 @@ fn status_cmd() -> ExitCode {
         }
         Err(e) => {
             eprintln!("{e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// `restore-system`: every member shunt this daemon hid is shown again, the battery monitor it
+/// selected is automatic again (each only if the user has not changed it since).
+fn restore_system_cmd() -> ExitCode {
+    use aggregate_shunts::daemon::system::{Changes, Wanted, sync};
+    use aggregate_shunts::publish::SYSTEM_SETTING;
+    use aggregate_shunts::venus::settings;
+    init_logging(log::LevelFilter::Info);
+    let result = aggregate_shunts::rt::block_on(async {
+        let conn = aggregate_shunts::rt::system().await.map_err(|e| format!("cannot connect to the system bus: {e}"))?;
+        let limit = std::time::Duration::from_secs(5);
+        let stored = aggregate_shunts::venus::call::get_value(&conn, settings::SETTINGS_SERVICE, SYSTEM_SETTING, limit).await;
+        let text = match stored {
+            Ok(t) => t,
+            // No such setting: this daemon never ran here, or never changed anything.
+            Err(aggregate_shunts::venus::call::CallError::Failed(_)) => return Ok("nothing to restore".to_owned()),
+            Err(e) => return Err(format!("localsettings {e}")),
+        };
+        let had = Changes::decode(text.as_str().unwrap_or_default());
+        let left = sync(&conn, &Wanted::NOTHING, had).await;
+        let code = settings::set_value(&conn, SYSTEM_SETTING, &left.encode().into(), limit).await.map_err(|e| format!("localsettings {e}"))?;
+        if code != 0 {
+            return Err(format!("localsettings refused {SYSTEM_SETTING} (code {code})"));
+        }
+        Ok("system settings restored".to_owned())
+    });
+    match result {
+        Ok(done) => {
+            println!("{done}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("restore-system: {e}");
             ExitCode::from(1)
         }
     }
@@ -222,8 +283,9 @@ fn main() -> ExitCode {
     }
     match rest {
         [] => run_daemon(&source),
-        [c] if c == "status" => status_cmd(),
+        [c] if c == "status" => status_cmd(&source),
         [c, target] if c == "forget" => forget_cmd(target),
+        [c] if c == "restore-system" => restore_system_cmd(),
         [c] if c == "check-config" => check_config(&source),
         [c, file] if c == "check-config" => check_config(&Source::File(PathBuf::from(file))),
         #[cfg(feature = "tools")]

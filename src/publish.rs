@@ -25,6 +25,11 @@ pub const CUSTOM_NAME_SETTING: &str = "/Settings/Devices/aggregate_shunts/Custom
 pub const MEMBERS_SETTING: &str = "/Settings/Devices/aggregate_shunts/Members";
 /// The virtual BMS's charge stage and last full charge (`domain::charge`).
 pub const CHARGE_SETTING: &str = "/Settings/Devices/aggregate_shunts/ChargeState";
+/// What the GUI changed (`config::gui::Overrides`): its values and the members switched off.
+pub const GUI_SETTING: &str = "/Settings/Devices/aggregate_shunts/GuiSettings";
+/// The systemcalc settings this daemon changed (HIDE_MEMBER_SHUNTS, SELECT_BATTERY_MONITOR),
+/// so it undoes only its own changes (`daemon::system`).
+pub const SYSTEM_SETTING: &str = "/Settings/Devices/aggregate_shunts/SystemChanges";
 pub const MAX_NAME_LEN: usize = 64;
 
 /// Spec and initial (invalid) value of a catalogue path.
@@ -59,6 +64,10 @@ pub fn identity(cfg: &Config, instance: u32, name: &str) -> Vec<(ItemSpec, Value
         ro(paths::CONNECTED, Format::Plain, Value::Uint(1)),
         ro(paths::DEVICES_VIRTUAL, Format::Plain, Value::Uint(1)),
         (ItemSpec::new(paths::CUSTOM_NAME, Format::Plain, Access::Text { max_len: MAX_NAME_LEN }), name.into()),
+        ro(paths::MEASUREMENT_KIND, Format::Plain, "derived".into()),
+        ro(paths::MEASUREMENT_TRACKS, Format::Plain, "".into()),
+        ro(paths::NR_OF_BATTERIES, Format::Plain, Value::Uint(0)),
+        (ItemSpec::new(paths::BATTERY_REQUEST_ID, Format::Plain, Access::Ask), Value::Invalid),
     ]
 }
 
@@ -71,6 +80,11 @@ pub fn computed(mode: DeviceMode) -> impl Iterator<Item = &'static Quantity> {
 /// outcome.
 pub fn forget_specs() -> [ItemSpec; 2] {
     [ItemSpec::new(paths::FORGET, Format::Plain, Access::Ask), ItemSpec::new(paths::FORGET_RESULT, Format::Plain, Access::ReadOnly)]
+}
+
+/// Paths of one `/Battery/<n>` entry.
+pub fn battery_specs(n: usize) -> Vec<ItemSpec> {
+    paths::BATTERY_FIELDS.iter().map(|(f, fmt)| ItemSpec::new(paths::battery(n, f), *fmt, Access::ReadOnly)).collect()
 }
 
 /// Paths of one member slot.

@@ -7,10 +7,13 @@ use std::time::Duration;
 
 use zbus::Connection;
 
+use crate::config::Loaded;
+use crate::config::gui::{Knob, Overrides};
 use crate::domain::paths;
-use crate::publish::{PROCESS_NAME, SERVICE_NAME};
+use crate::publish::{GUI_SETTING, PROCESS_NAME, SERVICE_NAME};
 use crate::value::Value;
 use crate::venus::call::{self, CallError};
+use crate::venus::settings::SETTINGS_SERVICE;
 
 /// Path → (value, text) of one service.
 pub type Items = HashMap<String, (Value, String)>;
@@ -207,4 +210,32 @@ pub async fn forget(conn: &Connection, target: &str) -> Result<String, String> {
     let outcome = call::get_value(conn, SERVICE_NAME, paths::FORGET_RESULT, limit).await.map_err(refused)?;
     let outcome = outcome.as_str().map_or_else(|| format!("code {code}; see the aggregate's log"), str::to_owned);
     if code == 0 { Ok(outcome) } else { Err(outcome) }
+}
+
+/// The values set in the GUI, as localsettings keeps them.
+pub async fn gui_values(conn: &Connection) -> Result<Overrides, String> {
+    let v = call::get_value(conn, SETTINGS_SERVICE, GUI_SETTING, Duration::from_secs(2)).await.map_err(|e| format!("localsettings {e}"))?;
+    Ok(Overrides::decode(v.as_str().unwrap_or_default()).0)
+}
+
+/// The settings the GUI can change, each with where its value comes from; with `all`, every
+/// setting (`check-config`).
+pub fn explain(files: &Loaded, stored: &Overrides, all: bool) -> String {
+    let mut gui = stored.in_force(&files.config);
+    let (now, dropped) = gui.apply(&files.config);
+    let mut out = String::new();
+    for why in dropped {
+        let _ = writeln!(out, "# warning: a value set in the GUI does not apply: {why}");
+    }
+    for line in files.explain(&now, &gui).lines() {
+        let key = line.split(' ').next().unwrap_or_default();
+        if all || Knob::of_key(key).is_some_and(|k| k.offered(&files.config)) {
+            let _ = writeln!(out, "{line}");
+        }
+    }
+    if !gui.off.is_empty() {
+        let off: Vec<&str> = gui.off.iter().map(String::as_str).collect();
+        let _ = writeln!(out, "# switched off in the GUI (not in the bank): {}", off.join(", "));
+    }
+    out
 }

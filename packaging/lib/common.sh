@@ -83,6 +83,16 @@ agg_bin() {
     printf '%s\n' "$DEST/bin/$_arch/$PKG"
 }
 
+# Undo what HIDE_MEMBER_SHUNTS / SELECT_BATTERY_MONITOR changed in the system
+# settings, with the service stopped (a running daemon would redo it). Only on
+# a device: the tests run below ROOT, without a system bus.
+agg_restore_system() {
+    [ -z "$ROOT" ] || return 0
+    _bin=$(agg_bin) || return 0
+    [ -x "$_bin" ] || return 0
+    "$_bin" restore-system || agg_warn "the system settings changed by HIDE_MEMBER_SHUNTS or SELECT_BATTERY_MONITOR were not restored (see above)"
+}
+
 agg_is_installed() { [ -f "$DEST/service/run" ] && [ -d "$DEST/bin" ]; }
 
 # SetupHelper owns the service once its installService has put it into
@@ -587,6 +597,10 @@ agg_warn_battery_monitor() {
         head -n 1 | tr -d "\"' \r") || return 0
     case "$_bs" in com.victronenergy.battery/[0-9]*) ;; *) return 0 ;; esac
     _inst=$(dbus -y "$AGG_DBUS_NAME" /DeviceInstance GetValue 2>/dev/null | head -n 1 | tr -dc '0-9') || _inst=""
+    if [ -z "$_inst" ]; then    # stopped: the instance localsettings keeps for it
+        _inst=$(dbus -y com.victronenergy.settings /Settings/Devices/aggregate_shunts/ClassAndVrmInstance GetValue 2>/dev/null |
+            head -n 1 | tr -dc '0-9') || _inst=""
+    fi
     if [ -z "$_inst" ]; then
         _inst=$(cat "$DEST/config.default.ini" "$CONFIG" 2>/dev/null |
             sed -n 's/^[[:space:]]*DEVICE_INSTANCE[[:space:]]*[=:][[:space:]]*\([0-9][0-9]*\).*/\1/p' | tail -n 1)

@@ -1,12 +1,12 @@
 //! The member side of the loop: capacity reads and liveness probes (each a task of its own),
-//! the bank's memory in localsettings, and `forget` from the bus.
+//! the bank's memory in localsettings, `forget` from the bus, and the periodic status line.
 
 use std::time::Instant;
 
 use super::{CALL_TIMEOUT, Daemon, Input};
 use crate::domain::bank::{self, Effects, ProbeResult};
-use crate::domain::{memory, paths};
-use crate::publish::MEMBERS_SETTING;
+use crate::domain::{aggregate, memory, paths};
+use crate::publish::{self, MEMBERS_SETTING};
 use crate::value::Value;
 use crate::venus::call::{self, CallError};
 use crate::venus::service::{SET_OK, SET_READ_ONLY_OR_TYPE, SET_REJECTED};
@@ -142,5 +142,62 @@ impl Daemon {
             })
             .detach();
         }
+    }
+
+    /// The periodic status line (LOG_PERIOD).
+    pub(super) fn status(&mut self, now: Instant, outputs: &aggregate::Outputs) {
+        let (Some(next), Some(period)) = (self.next_status, self.cfg.log_period) else {
+            return;
+        };
+        if now < next {
+            return;
+        }
+        self.next_status = Some(now + period);
+        let get = |p: &str| outputs.iter().find(|(q, _)| *q == p).and_then(|(_, v)| *v);
+        let show = |v: Option<f64>, unit: &str, dec: usize| v.map_or("---".to_owned(), |v| format!("{v:.dec$} {unit}"));
+        let mut line = format!(
+            "bank: {}, {}, SoC {}, {}/{} online",
+            show(get(paths::DC_VOLTAGE), "V", 2),
+            show(get(paths::DC_CURRENT), "A", 1),
+            show(get(paths::SOC), "%", 1),
+            self.bank.online_count(),
+            self.bank.members().len()
+        );
+        for m in self.bank.members() {
+            line.push_str(&format!(
+                "; {}: {} {} {} {:?}",
+                m.name(),
+                show(m.get(paths::Q::Voltage), "V", 2),
+                show(m.get(paths::Q::Current), "A", 1),
+                show(m.get(paths::Q::Soc), "%", 1),
+                m.presence
+            ));
+        }
+        log::info!("{line}");
+    }
+
+    pub(super) async fn publish_forget_result(&self, outcome: String) {
+        if let Err(e) = self.service.update([(paths::FORGET_RESULT, Value::from(outcome))]).await {
+            log::warn!("could not publish {}: {e}", paths::FORGET_RESULT);
+        }
+    }
+
+    /// Adds and removes `/Members/<slot>/*` objects to match the bank.
+    pub(super) async fn sync_member_slots(&mut self) -> zbus::Result<()> {
+        let wanted: Vec<usize> = self.bank.members().iter().map(|m| m.slot).collect();
+        if wanted == self.slots {
+            return Ok(());
+        }
+        for slot in self.slots.iter().filter(|s| !wanted.contains(s)) {
+            let gone: Vec<String> = publish::member_specs(*slot).into_iter().map(|s| s.path).collect();
+            self.service.remove(&gone).await?;
+        }
+        for slot in wanted.iter().filter(|s| !self.slots.contains(s)) {
+            for spec in publish::member_specs(*slot) {
+                self.service.add(spec, Value::Invalid).await?;
+            }
+        }
+        self.slots = wanted;
+        Ok(())
     }
 }

@@ -9,18 +9,22 @@
 //! none). Quiet members are probed (`GetValue` on `/Connected`) in tasks of their own, never in
 //! the loop; the bank's memory is written back whenever its membership changes.
 
+mod gui;
 mod members;
 mod start;
+pub mod system;
 
 use std::time::{Duration, Instant};
 
 use smol::channel::{Receiver, Sender, unbounded};
 use zbus::Connection;
 
-use crate::config::{Config, DeviceMode};
+use crate::config::gui::Overrides;
+use crate::config::{Config, DeviceMode, Loaded};
 use crate::domain::aggregate::{self, Settings};
 use crate::domain::bank::{Bank, Options, ProbeResult};
 use crate::domain::bms::{self, Policy};
+use crate::domain::controls::Control;
 use crate::domain::frame::{self, Pass};
 use crate::domain::paths;
 use crate::publish::{self, CHARGE_SETTING, CUSTOM_NAME_SETTING, SERVICE_NAME};
@@ -73,6 +77,8 @@ enum Input {
         result: ProbeResult,
     },
     Written(Written),
+    /// A `system::sync` finished: what is changed now.
+    System(system::Changes),
     /// ESS feed-in of DC-coupled PV, as localsettings says (`None`: not known).
     FeedIn(Option<bool>),
     /// localsettings signalled a change of the feed-in setting.
@@ -88,7 +94,25 @@ impl From<monitor::Event> for Input {
 }
 
 struct Daemon {
+    /// The configuration files' settings, and where each came from.
+    files: Loaded,
+    /// The effective settings: the files' with the GUI's values on top.
     cfg: Config,
+    /// What the GUI changed (persisted in localsettings).
+    gui: Overrides,
+    /// The published `/SwitchableOutput` controls.
+    controls: Vec<Control>,
+    controls_dirty: bool,
+    /// How many `/Battery/<n>` entries are published, and the one the GUI asked for.
+    batteries: usize,
+    battery_request: u32,
+    /// Our device instance.
+    instance: u32,
+    /// The system settings changed (`None` while a `system::sync` runs), and what the last
+    /// sync was asked for.
+    system: Option<system::Changes>,
+    system_asked: Option<system::Wanted>,
+    system_saved: String,
     conn: Connection,
     service: Service,
     bank: Bank,
@@ -113,10 +137,11 @@ struct Daemon {
 }
 
 /// Runs the daemon until the bus goes away or a signal stops it.
-pub async fn run(cfg: Config, conn: Connection) -> Exit {
+pub async fn run(files: Loaded, conn: Connection) -> Exit {
     let (tx, rx) = unbounded();
     let (written_tx, written_rx) = unbounded();
-    let Stored { instance, custom_name, settings_ok, memory, charge } = identity(&conn, &cfg).await;
+    let cfg = files.config.clone();
+    let Stored { instance, custom_name, settings_ok, memory, charge, gui, system } = identity(&conn, &cfg).await;
     let name = effective_name(&cfg, &custom_name);
     let mut policy = (cfg.mode == DeviceMode::VirtualBms).then(|| Policy::new(bms::Limits::from_config(&cfg)));
     if let Some(p) = policy.as_mut() {
@@ -144,10 +169,21 @@ pub async fn run(cfg: Config, conn: Connection) -> Exit {
             offline_grace: cfg.offline_grace,
             circuit_time: cfg.out_of_circuit_time,
             exclude: cfg.exclude.clone(),
+            switched_off: Default::default(),
             own_name: SERVICE_NAME.into(),
         }),
         next_status: cfg.log_period.map(|p| now + p),
+        files,
         cfg,
+        gui: Overrides::default(),
+        controls: Vec::new(),
+        controls_dirty: true,
+        batteries: 0,
+        battery_request: 1,
+        instance,
+        system: Some(system::Changes::decode(&system)),
+        system_asked: None,
+        system_saved: system,
         conn,
         service,
         policy,
@@ -163,6 +199,7 @@ pub async fn run(cfg: Config, conn: Connection) -> Exit {
         ticks: 0,
         feed_in: None,
     };
+    d.load_gui(&gui);
     d.load_memory(memory.as_deref().unwrap_or_default(), now);
     d.run(rx).await
 }
@@ -249,13 +286,13 @@ impl Daemon {
             Input::Written(w) if w.path == paths::CUSTOM_NAME => self.rename(w.value),
             Input::Written(w) if w.path == paths::FORGET => {
                 let (code, outcome) = self.forget(&w.value);
-                if let Err(e) = self.service.update([(paths::FORGET_RESULT, Value::from(outcome))]).await {
-                    log::warn!("could not publish {}: {e}", paths::FORGET_RESULT);
-                }
+                self.publish_forget_result(outcome).await;
                 if let Some(tx) = w.verdict {
                     let _ = tx.try_send(code);
                 }
             }
+            Input::Written(w) if paths::output_of(&w.path).is_some() => self.on_control(w).await,
+            Input::Written(w) if w.path == paths::BATTERY_REQUEST_ID => self.on_battery_request(w),
             // Probes are due by time only: looked for once a second, not on every signal.
             Input::Tick => {
                 self.probe(now);
@@ -263,7 +300,11 @@ impl Daemon {
                 if self.policy.is_some() && self.ticks % FEED_IN_PERIOD == 1 {
                     self.read_feed_in();
                 }
+                if self.registered && self.ticks.is_multiple_of(FEED_IN_PERIOD) {
+                    self.sync_system(true);
+                }
             }
+            Input::System(changes) => self.on_system(changes),
             Input::FeedIn(on) => self.on_feed_in(on),
             Input::FeedInChanged => self.read_feed_in(),
             Input::Written(_) => {}
@@ -300,68 +341,24 @@ impl Daemon {
         let members_changed = std::mem::take(&mut self.members_dirty);
         if members_changed {
             self.save_memory();
+            self.controls_dirty = true;
+        }
+        if self.registered {
+            self.sync_system(false);
         }
         let name = effective_name(&self.cfg, &self.custom_name);
-        let values = frame::build(&Pass {
+        let mut values = frame::build(&Pass {
             outputs: &outputs,
             decision: decision.as_ref(),
             name: &name,
             members: members_changed.then(|| self.bank.members()),
         });
+        let temperature = outputs.iter().find(|(p, _)| *p == paths::DC_TEMPERATURE).and_then(|(_, v)| *v);
+        values.extend(self.sync_controls(temperature).await?.into_iter().map(|(p, v)| (p.into(), v)));
+        values.extend(self.sync_batteries().await?.into_iter().map(|(p, v)| (p.into(), v)));
         self.service.update(values).await?;
         self.status(now, &outputs);
         Ok(())
-    }
-
-    /// Adds and removes `/Members/<slot>/*` objects to match the bank.
-    async fn sync_member_slots(&mut self) -> zbus::Result<()> {
-        let wanted: Vec<usize> = self.bank.members().iter().map(|m| m.slot).collect();
-        if wanted == self.slots {
-            return Ok(());
-        }
-        for slot in self.slots.iter().filter(|s| !wanted.contains(s)) {
-            let gone: Vec<String> = publish::member_specs(*slot).into_iter().map(|s| s.path).collect();
-            self.service.remove(&gone).await?;
-        }
-        for slot in wanted.iter().filter(|s| !self.slots.contains(s)) {
-            for spec in publish::member_specs(*slot) {
-                self.service.add(spec, Value::Invalid).await?;
-            }
-        }
-        self.slots = wanted;
-        Ok(())
-    }
-
-    /// The periodic status line (LOG_PERIOD).
-    fn status(&mut self, now: Instant, outputs: &aggregate::Outputs) {
-        let (Some(next), Some(period)) = (self.next_status, self.cfg.log_period) else {
-            return;
-        };
-        if now < next {
-            return;
-        }
-        self.next_status = Some(now + period);
-        let get = |p: &str| outputs.iter().find(|(q, _)| *q == p).and_then(|(_, v)| *v);
-        let show = |v: Option<f64>, unit: &str, dec: usize| v.map_or("---".to_owned(), |v| format!("{v:.dec$} {unit}"));
-        let mut line = format!(
-            "bank: {}, {}, SoC {}, {}/{} online",
-            show(get(paths::DC_VOLTAGE), "V", 2),
-            show(get(paths::DC_CURRENT), "A", 1),
-            show(get(paths::SOC), "%", 1),
-            self.bank.online_count(),
-            self.bank.members().len()
-        );
-        for m in self.bank.members() {
-            line.push_str(&format!(
-                "; {}: {} {} {} {:?}",
-                m.name(),
-                show(m.get(paths::Q::Voltage), "V", 2),
-                show(m.get(paths::Q::Current), "A", 1),
-                show(m.get(paths::Q::Soc), "%", 1),
-                m.presence
-            ));
-        }
-        log::info!("{line}");
     }
 
     /// Before exiting: in virtual-BMS mode leave limits behind that are safe unsupervised.

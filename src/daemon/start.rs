@@ -13,7 +13,9 @@ use crate::config::{Config, DeviceMode};
 use crate::domain::bms::Policy;
 use crate::domain::frame;
 use crate::domain::paths::{self, Q};
-use crate::publish::{self, CHARGE_SETTING, CUSTOM_NAME_SETTING, MEMBERS_SETTING, ORIGINAL_CLASS_SETTING, SERVICE_NAME, SETTINGS_GROUP};
+use crate::publish::{
+    self, CHARGE_SETTING, CUSTOM_NAME_SETTING, GUI_SETTING, MEMBERS_SETTING, ORIGINAL_CLASS_SETTING, SERVICE_NAME, SETTINGS_GROUP, SYSTEM_SETTING,
+};
 use crate::value::Value;
 use crate::venus::service::{Service, Written};
 use crate::venus::{call, monitor, settings};
@@ -27,6 +29,10 @@ pub(super) struct Stored {
     pub memory: Option<String>,
     /// The charge stage (`Charger::saved`); empty when unknown.
     pub charge: String,
+    /// What the GUI changed (`config::gui::Overrides`); empty when nothing or unknown.
+    pub gui: String,
+    /// The system settings this daemon changed (`system::Changes`).
+    pub system: String,
 }
 
 /// Device instance (ClassAndVrmInstance), the persisted custom name and the bank's memory from
@@ -43,6 +49,8 @@ pub(super) async fn identity(conn: &Connection, cfg: &Config) -> Stored {
         (CUSTOM_NAME_SETTING, Value::from("")),
         (MEMBERS_SETTING, Value::from("")),
         (CHARGE_SETTING, Value::from("")),
+        (GUI_SETTING, Value::from("")),
+        (SYSTEM_SETTING, Value::from("")),
     ];
     match settings::add_settings(conn, &wanted, CALL_TIMEOUT).await {
         Ok(answers) => {
@@ -67,14 +75,30 @@ pub(super) async fn identity(conn: &Connection, cfg: &Config) -> Stored {
             if original.is_some_and(|o| o == instance && o != cfg.device_instance) {
                 log::info!("device instance {instance}: the original Python program's (from {ORIGINAL_CLASS_SETTING}), so VRM keeps the same device");
             }
-            Stored { instance, custom_name, settings_ok: true, memory, charge: text(3).unwrap_or_default() }
+            Stored {
+                instance,
+                custom_name,
+                settings_ok: true,
+                memory,
+                charge: text(3).unwrap_or_default(),
+                gui: text(4).unwrap_or_default(),
+                system: text(5).unwrap_or_default(),
+            }
         }
         Err(e) => {
             let instance = free_instance(conn, cfg.device_instance).await;
             log::warn!(
                 "localsettings {e}: using free device instance {instance}; the custom name will not be persisted and the bank's members will not be remembered across a restart"
             );
-            Stored { instance, custom_name: String::new(), settings_ok: false, memory: None, charge: String::new() }
+            Stored {
+                instance,
+                custom_name: String::new(),
+                settings_ok: false,
+                memory: None,
+                charge: String::new(),
+                gui: String::new(),
+                system: String::new(),
+            }
         }
     }
 }
@@ -138,7 +162,10 @@ pub(super) fn spawn_inputs(conn: &Connection, cfg: &Config, tx: &Sender<Input>, 
         ignore: vec![SERVICE_NAME.into()],
         fallback_paths: Q::all()
             .map(|q| q.path().to_owned())
-            .chain([paths::DEVICE_INSTANCE, paths::PRODUCT_ID, paths::PRODUCT_NAME, paths::CUSTOM_NAME, paths::SERIAL].map(String::from))
+            .chain(
+                [paths::DEVICE_INSTANCE, paths::PRODUCT_ID, paths::PRODUCT_NAME, paths::CUSTOM_NAME, paths::SERIAL, paths::FIRMWARE_VERSION]
+                    .map(String::from),
+            )
             .collect(),
         scan_timeout: SCAN_TIMEOUT,
         rescan_interval: cfg.rescan_interval,

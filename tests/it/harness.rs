@@ -204,6 +204,13 @@ impl Rig {
         zbus::fdo::DBusProxy::new(&self.client).await.unwrap().get_name_owner(SERVICE_NAME.try_into().unwrap()).await.unwrap()
     }
 
+    /// The aggregate's `ItemsChanged` signals from now on (read them with [`received`]).
+    pub async fn items_changed(&self) -> MessageStream {
+        let owner = self.owner().await;
+        let rule = MatchRule::builder().msg_type(Type::Signal).sender(owner.as_str()).unwrap().member("ItemsChanged").unwrap().build();
+        MessageStream::for_match_rule(rule, &self.client, Some(4096)).await.unwrap()
+    }
+
     pub async fn items(&self) -> Result<Items, String> {
         get_items(&self.client, SERVICE_NAME).await.map_err(|e| e.to_string())
     }

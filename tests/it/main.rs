@@ -8,6 +8,7 @@ mod charging;
 mod contract;
 mod discovery;
 mod faults;
+mod gui;
 mod hazards;
 mod membership;
 mod recordings;
