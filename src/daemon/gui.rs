@@ -77,8 +77,16 @@ impl Daemon {
                 }
             }
             self.controls = wanted;
+            self.measured = measurement;
+            return Ok(self.controls.iter().flat_map(|c| c.values(measurement)).collect());
         }
-        Ok(self.controls.iter().flat_map(|c| c.values(measurement)).collect())
+        // Otherwise only the bank's temperature beside the setpoints can have changed.
+        if measurement == self.measured {
+            return Ok(Vec::new());
+        }
+        self.measured = measurement;
+        let setpoints = self.controls.iter().filter(|c| c.kind == controls::TEMPERATURE_SETPOINT);
+        Ok(setpoints.map(|c| (paths::output(&c.id, "Measurement"), Value::from(measurement))).collect())
     }
 
     /// A write to a control: applied, published back with the next pass, refused with the

@@ -103,6 +103,8 @@ struct Daemon {
     /// The published `/SwitchableOutput` controls.
     controls: Vec<Control>,
     controls_dirty: bool,
+    /// The bank's temperature as the setpoints show it.
+    measured: Option<f64>,
     /// How many `/Battery/<n>` entries are published, and the one the GUI asked for.
     batteries: usize,
     battery_request: u32,
@@ -178,6 +180,7 @@ pub async fn run(files: Loaded, conn: Connection) -> Exit {
         gui: Overrides::default(),
         controls: Vec::new(),
         controls_dirty: true,
+        measured: None,
         batteries: 0,
         battery_request: 1,
         instance,

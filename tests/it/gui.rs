@@ -5,6 +5,7 @@
 use std::collections::BTreeSet;
 
 use aggregate_shunts::status::Items;
+use aggregate_shunts::tools::sim::ShuntSpec;
 use aggregate_shunts::value::Value;
 use aggregate_shunts::venus::wire;
 use zbus::zvariant::Value as Z;
@@ -56,12 +57,17 @@ fn two() -> [Member; 2] {
 fn the_controls_shown_are_the_documented_set_in_each_mode() {
     run(async {
         let mut rig = Rig::new("gui-sets").await;
-        let (_s, _d, _) = rig.bank(two(), "").await;
+        let [port, starboard] = two();
+        let mut warm = port.1.clone();
+        warm.temperature = Some(21.0);
+        let sensed = ShuntSpec { has_temperature: true, ..port.0 };
+        let (_s, _d, _) = rig.bank([(sensed, warm), starboard], "").await;
         let items = rig.until(2 * SEC, "controls", |i| !shown(i).is_empty()).await;
         assert_eq!(shown(&items), set(&[PORT, STARBOARD, "temp_cold_danger", "temp_hot_danger", "forget_lost", "restore_config"]));
         assert_eq!(text(&items, &out(PORT, "Name")), "Port");
         assert_eq!(val(&items, &out(PORT, "State")), Value::Uint(1));
         assert_eq!(num(&items, &out("temp_cold_danger", "Dimming")), Some(5.0));
+        assert_eq!(num(&items, &out("temp_hot_danger", "Measurement")), Some(21.0), "the bank's temperature beside it");
         assert_eq!(num(&items, &out("temp_cold_danger", "Settings/Type")), Some(3.0));
         assert_eq!(num(&items, &out("temp_hot_danger", "Settings/DimmingMax")), Some(100.0));
         drop(_d);
@@ -156,6 +162,7 @@ fn a_setpoint_is_bounded_published_persisted_shown_in_status_and_restored() {
         assert_eq!(rig.set_value(&out("restore_config", "State"), Value::Int(0)).await, 0, "the button's release");
         let items = rig.until(5 * SEC, "config.ini's CCL again", limits(300.0, 600.0)).await;
         assert_eq!(num(&items, &out("temp_cold_danger", "Dimming")), Some(5.0));
+        assert_eq!(num(&items, &out("temp_hot_danger", "Measurement")), Some(21.0), "the bank's temperature beside it");
         rig.until_setting(2 * SEC, GUI, "the GUI's values cleared", |v| v == Some(&Value::from(""))).await;
     });
 }
