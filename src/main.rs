@@ -47,6 +47,15 @@ impl Source {
     }
 }
 
+/// The system bus, within a few seconds (a client command must never hang on it).
+async fn connect() -> Result<zbus::Connection, String> {
+    match aggregate_shunts::rt::timeout(std::time::Duration::from_secs(3), aggregate_shunts::rt::system()).await {
+        Some(Ok(c)) => Ok(c),
+        Some(Err(e)) => Err(format!("cannot connect to the system bus: {e}")),
+        None => Err("the system bus did not answer within 3 s".into()),
+    }
+}
+
 /// Loads the configuration, or prints every error (in file and line order) and then the
 /// line `last` makes of their count.
 fn load(source: &Source, last: fn(usize) -> String) -> Result<Loaded, ExitCode> {
@@ -90,9 +99,9 @@ fn run_daemon(source: &Source) -> ExitCode {
         log::warn!("config: {w}");
     }
     let exit = aggregate_shunts::rt::block_on(async {
-        match aggregate_shunts::rt::system().await {
+        match connect().await {
             Ok(conn) => daemon::run(loaded, conn).await,
-            Err(e) => Exit::BusLost(format!("cannot connect to the system bus: {e}")),
+            Err(e) => Exit::BusLost(e),
         }
     });
     match exit {
@@ -117,7 +126,7 @@ fn check_config(source: &Source) -> ExitCode {
             }
             // The values set on the GX display, when this runs where localsettings is.
             let gui = aggregate_shunts::rt::block_on(async {
-                let conn = aggregate_shunts::rt::system().await.map_err(|e| format!("no system bus ({e})"))?;
+                let conn = connect().await?;
                 status::gui_values(&conn).await
             });
             let gui = gui.unwrap_or_else(|why| {
@@ -183,7 +192,7 @@ fn simulate_charge(source: Source, args: &[String]) -> ExitCode {
 fn status_cmd(source: &Source) -> ExitCode {
     let files = Config::load(&source.files()).ok();
     let result = aggregate_shunts::rt::block_on(async {
-        let conn = aggregate_shunts::rt::system().await.map_err(|e| format!("cannot connect to the system bus: {e}"))?;
+        let conn = connect().await?;
         let mut table = status::render(&conn).await?;
         if let Some(files) = &files {
             table.push_str("\n  Settings the GUI can change (and where each value comes from):\n");
@@ -217,13 +226,15 @@ fn restore_system_cmd() -> ExitCode {
     use aggregate_shunts::venus::settings;
     init_logging(log::LevelFilter::Info);
     let result = aggregate_shunts::rt::block_on(async {
-        let conn = aggregate_shunts::rt::system().await.map_err(|e| format!("cannot connect to the system bus: {e}"))?;
+        let conn = connect().await?;
         let limit = std::time::Duration::from_secs(5);
         let stored = aggregate_shunts::venus::call::get_value(&conn, settings::SETTINGS_SERVICE, SYSTEM_SETTING, limit).await;
         let text = match stored {
             Ok(t) => t,
             // No such setting: this daemon never ran here, or never changed anything.
-            Err(aggregate_shunts::venus::call::CallError::Failed(_)) => return Ok("nothing to restore".to_owned()),
+            Err(aggregate_shunts::venus::call::CallError::Failed(e)) if e.contains("UnknownObject") || e.contains("UnknownMethod") => {
+                return Ok("nothing to restore".to_owned());
+            }
             Err(e) => return Err(format!("localsettings {e}")),
         };
         let had = Changes::decode(text.as_str().unwrap_or_default());
@@ -231,6 +242,9 @@ fn restore_system_cmd() -> ExitCode {
         let code = settings::set_value(&conn, SYSTEM_SETTING, &left.encode().into(), limit).await.map_err(|e| format!("localsettings {e}"))?;
         if code != 0 {
             return Err(format!("localsettings refused {SYSTEM_SETTING} (code {code})"));
+        }
+        if left != Changes::default() {
+            return Err(format!("not everything could be restored (left: {}); run it again", left.encode()));
         }
         Ok("system settings restored".to_owned())
     });
@@ -248,7 +262,7 @@ fn restore_system_cmd() -> ExitCode {
 
 fn forget_cmd(target: &str) -> ExitCode {
     let result = aggregate_shunts::rt::block_on(async {
-        let conn = aggregate_shunts::rt::system().await.map_err(|e| format!("cannot connect to the system bus: {e}"))?;
+        let conn = connect().await?;
         status::forget(&conn, target).await
     });
     match result {

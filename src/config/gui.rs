@@ -3,8 +3,10 @@
 //! Precedence: a value set in the GUI wins over `config.ini` and `config.default.ini`, and is
 //! kept in localsettings (one text, [`Overrides::encode`]) across restarts and upgrades, until
 //! the "restore config.ini values" button clears it. The files bound what the GUI may set:
-//! * the danger temperatures within the range the file accepts for them (-40..80 °C cold,
-//!   -40..100 °C hot), and cold + margin below hot - margin (BMS_TEMP_MARGIN in virtual-bms
+//! * the danger temperatures: in monitor mode within the range the file accepts for them
+//!   (-40..80 °C cold, -40..100 °C hot); in virtual-bms mode only narrower than the files'
+//!   (cold at or above, hot at or below theirs: the GUI never loosens a protection); and the
+//!   cold one below the hot one by more than twice the margin (BMS_TEMP_MARGIN in virtual-bms
 //!   mode, nothing in monitor mode), as the loader checks the files;
 //! * virtual-bms: the charge and discharge current maxima from 0 up to the file's value (the
 //!   GUI can lower a limit, never raise it); the float voltage, where the file sets one,
@@ -92,27 +94,79 @@ impl Knob {
         }
     }
 
-    /// What the GUI may set now: from the files' values (`files`) and, for a bound that
-    /// depends on another knob, that knob's effective value (`now`).
-    pub fn bounds(self, files: &Config, now: &Config) -> Bounds {
-        let margin = if files.mode == DeviceMode::VirtualBms { files.bms_temp_margin } else { 0.0 };
-        // Whole degrees: the stop must clear by more than the margin on both sides.
-        let band = (2.0 * margin).floor() + 1.0;
+    /// The range the files allow for this knob, whatever the other knobs say.
+    fn range(self, files: &Config) -> (f64, f64) {
+        let bms = files.mode == DeviceMode::VirtualBms;
         match self {
-            Knob::ColdDanger => Bounds { min: -40.0, max: (now.temp_hot_danger - band).min(80.0), step: 1.0 },
-            Knob::HotDanger => Bounds { min: (now.temp_cold_danger + band).max(-40.0), max: 100.0, step: 1.0 },
-            Knob::ChargeCurrent => Bounds { min: 0.0, max: files.max_charge_current.unwrap_or(0.0), step: 1.0 },
-            Knob::DischargeCurrent => Bounds { min: 0.0, max: files.max_discharge_current.unwrap_or(0.0), step: 1.0 },
+            // A virtual BMS may only narrow its temperature window from the GUI.
+            Knob::ColdDanger if bms => (files.temp_cold_danger, 80.0),
+            Knob::ColdDanger => (-40.0, 80.0),
+            Knob::HotDanger if bms => (-40.0, files.temp_hot_danger),
+            Knob::HotDanger => (-40.0, 100.0),
+            Knob::ChargeCurrent => (0.0, files.max_charge_current.unwrap_or(0.0)),
+            Knob::DischargeCurrent => (0.0, files.max_discharge_current.unwrap_or(0.0)),
             Knob::FloatVoltage => {
                 let cvl = files.max_charge_voltage.unwrap_or(0.0);
                 let cells = crate::domain::bms::cells_of(cvl);
                 let floor =
                     [files.rebulk_voltage, files.min_bank_voltage].into_iter().flatten().map(|v| v + 0.01).fold(FLOAT_MIN_PER_CELL * cells, f64::max);
                 let file = files.float_voltage.unwrap_or(floor);
-                Bounds { min: round2(floor.min(file)), max: round2((cvl - FLOAT_BELOW_CVL).max(file)), step: 0.01 }
+                (round2(floor.min(file)), round2((cvl - FLOAT_BELOW_CVL).max(file)))
             }
         }
     }
+
+    /// Whether `v` may be set with the other knobs as in `now`: within [`Knob::range`], and
+    /// the temperatures apart by twice the margin (BMS_TEMP_MARGIN in virtual-bms mode), as
+    /// the loader checks the files.
+    fn accepts(self, v: f64, files: &Config, now: &Config) -> Result<(), String> {
+        if !self.offered(files) {
+            return Err(format!("{} cannot be set from the GUI in this mode", self.key()));
+        }
+        let (min, max) = self.range(files);
+        if !v.is_finite() || v < min - 1e-9 || v > max + 1e-9 {
+            return Err(format!("{} = {v} from the GUI is outside {min}..{max} (the bounds config.ini sets)", self.key()));
+        }
+        let gap = 2.0 * margin(files);
+        let (cold, hot) = match self {
+            Knob::ColdDanger => (v, now.temp_hot_danger),
+            Knob::HotDanger => (now.temp_cold_danger, v),
+            _ => return Ok(()),
+        };
+        if cold + gap < hot {
+            Ok(())
+        } else {
+            Err(format!(
+                "{} = {v} from the GUI: TEMP_COLD_DANGER ({cold} °C) must stay below TEMP_HOT_DANGER ({hot} °C) by more than {gap} °C",
+                self.key()
+            ))
+        }
+    }
+
+    /// What the GUI may set now, as its control shows it (whole degrees for the
+    /// temperatures): [`Knob::range`] narrowed by the other temperature in `now`.
+    pub fn bounds(self, files: &Config, now: &Config) -> Bounds {
+        let (min, max) = self.range(files);
+        let gap = 2.0 * margin(files);
+        // The files' own value always lies inside (the loader checked the files' pair).
+        let own = self.value(files).filter(|v| self.accepts(*v, files, now).is_ok());
+        match self {
+            Knob::ColdDanger => {
+                let top = (now.temp_hot_danger - gap).ceil() - 1.0;
+                Bounds { min, max: own.map_or(top, |o| top.max(o)).min(max), step: 1.0 }
+            }
+            Knob::HotDanger => {
+                let bottom = (now.temp_cold_danger + gap).floor() + 1.0;
+                Bounds { min: own.map_or(bottom, |o| bottom.min(o)).max(min), max, step: 1.0 }
+            }
+            Knob::FloatVoltage => Bounds { min, max, step: 0.01 },
+            Knob::ChargeCurrent | Knob::DischargeCurrent => Bounds { min, max, step: 1.0 },
+        }
+    }
+}
+
+fn margin(files: &Config) -> f64 {
+    if files.mode == DeviceMode::VirtualBms { files.bms_temp_margin } else { 0.0 }
 }
 
 fn round2(v: f64) -> f64 {
@@ -195,51 +249,46 @@ impl Overrides {
     }
 
     /// The effective configuration: the files' with every override that fits applied; the
-    /// ones that do not fit are dropped from `self`, each with the reason.
+    /// ones that do not fit (config.ini changed since) are dropped from `self`, each with the
+    /// reason. Every kept value is checked against the final values of the others.
     pub fn apply(&mut self, files: &Config) -> (Config, Vec<String>) {
-        let mut now = files.clone();
         let mut refused = Vec::new();
-        for (k, v) in std::mem::take(&mut self.values) {
-            match check(k, v, files, &now) {
-                Ok(()) => {
-                    k.set(&mut now, v);
-                    self.values.insert(k, v);
+        loop {
+            let mut now = files.clone();
+            for (k, v) in &self.values {
+                k.set(&mut now, *v);
+            }
+            let bad = self.values.iter().find_map(|(k, v)| k.accepts(*v, files, &now).err().map(|e| (*k, e)));
+            match bad {
+                None => return (now, refused),
+                Some((k, why)) => {
+                    self.values.remove(&k);
+                    refused.push(why);
                 }
-                Err(why) => refused.push(why),
             }
         }
-        (now, refused)
     }
 
-    /// Sets one knob from the GUI: `Ok(effective config)` or why the value is refused.
-    pub fn set(&mut self, knob: Knob, v: f64, files: &Config, now: &Config) -> Result<Config, String> {
-        check(knob, v, files, now)?;
-        if files_value_matches(knob, v, files) {
+    /// Sets one knob from the GUI: `Ok(effective config)`, or why the value is refused (and
+    /// nothing changed).
+    pub fn set(&mut self, knob: Knob, v: f64, files: &Config) -> Result<Config, String> {
+        let mut next = self.clone();
+        if knob.value(files).is_some_and(|f| (f - v).abs() < 1e-9) {
             // The files' own value: nothing to override.
-            self.values.remove(&knob);
+            next.values.remove(&knob);
         } else {
-            self.values.insert(knob, v);
+            next.values.insert(knob, v);
         }
-        Ok(self.apply(files).0)
+        let (now, refused) = next.apply(files);
+        if !refused.is_empty() {
+            return Err(refused.join("; "));
+        }
+        *self = next;
+        Ok(now)
     }
 
     /// Where the effective value of a key comes from: "GUI", or `None` for the files.
     pub fn source(&self, key: &str) -> Option<&'static str> {
         Knob::of_key(key).filter(|k| self.values.contains_key(k)).map(|_| "GUI")
     }
-}
-
-fn files_value_matches(knob: Knob, v: f64, files: &Config) -> bool {
-    knob.value(files).is_some_and(|f| (f - v).abs() < 1e-9)
-}
-
-fn check(knob: Knob, v: f64, files: &Config, now: &Config) -> Result<(), String> {
-    if !knob.offered(files) {
-        return Err(format!("{} cannot be set from the GUI in this mode", knob.key()));
-    }
-    let b = knob.bounds(files, now);
-    if !v.is_finite() || v < b.min - 1e-9 || v > b.max + 1e-9 {
-        return Err(format!("{} = {v} from the GUI is outside {}..{} (the bounds config.ini sets)", knob.key(), b.min, b.max));
-    }
-    Ok(())
 }

@@ -171,6 +171,7 @@ impl Loader {
         self.check_bands();
         self.check_data_age();
         self.check_voltages();
+        self.check_monitor_only();
         // Stable: what shares a line keeps the order it was found in.
         self.diagnostics.sort_by_key(|(file, d)| (*file, d.line.unwrap_or(0)));
         let (errors, warnings): (Vec<_>, Vec<_>) = self.diagnostics.into_iter().map(|(_, d)| d).partition(|d| d.severity == Severity::Error);
@@ -300,6 +301,18 @@ impl Loader {
             let word = if equal_ok { "must not be more than" } else { "must be lower than" };
             let msg = format!("{low_key} ({low} {unit}, {}) {word} {high_key} ({high} {unit}, {})", self.place(low_key), self.place(high_key));
             self.error_at(&keys, key, msg);
+        }
+    }
+}
+
+impl Loader {
+    /// SELECT_BATTERY_MONITOR only acts in monitor mode.
+    fn check_monitor_only(&mut self) {
+        if self.config.mode == DeviceMode::VirtualBms && self.config.select_battery_monitor {
+            if let Some(o) = self.origins.get("SELECT_BATTERY_MONITOR").cloned() {
+                let msg = "is ignored with DEVICE_MODE = virtual-bms: systemcalc's automatic battery monitor is then the aggregate already (a BMS is preferred)";
+                self.report(Severity::Warning, &o, Some("SELECT_BATTERY_MONITOR"), msg.into());
+            }
         }
     }
 }

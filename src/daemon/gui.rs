@@ -24,8 +24,12 @@ impl Daemon {
             log::info!("HIDE_GUI_CONTROLS: the values once set in the GUI ({text}) are kept but not used; the configuration files apply");
         }
         let (now, dropped) = gui.apply(&self.files.config);
-        for why in dropped {
-            log::warn!("a value set in the GUI is dropped, the files' value applies: {why}");
+        if !dropped.is_empty() {
+            for why in dropped {
+                log::warn!("a value set in the GUI is dropped, the files' value applies: {why}");
+            }
+            self.gui_saved = gui.encode();
+            self.save_setting(GUI_SETTING, self.gui_saved.clone());
         }
         for (k, v) in &gui.values {
             log::info!("{} = {v} set in the GUI (the files say {:?})", k.key(), k.value(&self.files.config));
@@ -46,7 +50,11 @@ impl Daemon {
             self.members_dirty = true;
         }
         self.controls_dirty = true;
-        self.save_setting(GUI_SETTING, self.gui.encode());
+        let text = self.gui.encode();
+        if text != self.gui_saved {
+            self.gui_saved = text.clone();
+            self.save_setting(GUI_SETTING, text);
+        }
     }
 
     /// The policy's limits from the effective configuration.
@@ -97,7 +105,7 @@ impl Daemon {
             None => SET_REJECTED,
             Some((c, Err(wrong_type))) => {
                 let why = if wrong_type { "not a number, or not writable" } else { "not one of the values it takes" };
-                if self.once.first(&format!("{} {why}", w.path)) {
+                if self.once.first(&format!("{} refused", w.path)) {
                     log::warn!("refused a write of {:?} to {} ('{}'): {why}", w.value, w.path, c.name);
                 }
                 if wrong_type { SET_READ_ONLY_OR_TYPE } else { SET_REJECTED }
@@ -109,31 +117,40 @@ impl Daemon {
             }
             Some((_, Ok(request))) => self.apply_request(request, &w.path),
         };
-        // Published back (a refused write too: the GUI shows what the bus says).
+        // Published back (a refused write too: the GUI shows what the bus says) by this
+        // input's pass, and only then answered.
         self.controls_dirty = true;
-        if let Some(tx) = w.verdict {
-            let _ = tx.try_send(code);
-        }
+        self.verdicts.extend(w.verdict.map(|tx| (tx, code)));
     }
 
     fn apply_request(&mut self, request: Request, path: &str) -> i32 {
         match request {
             // `on_control` answers Forget itself: it publishes the outcome.
             Request::Nothing | Request::Forget => {}
+            Request::Switch { identity, on: false } if self.policy.as_ref().is_some_and(|p| p.blocking(&identity)) => {
+                // A battery that stops charging or discharging now cannot be taken out of the
+                // BMS from the GUI: its protection would go with it.
+                if self.once.first(&format!("{path} refused")) {
+                    log::warn!(
+                        "refused switching off {identity} in the GUI: a protection of the virtual BMS is about it now (see /Bms/ActiveProtections)"
+                    );
+                }
+                return SET_REJECTED;
+            }
             Request::Switch { identity, on } => {
                 let changed = if on { self.gui.off.remove(&identity) } else { self.gui.off.insert(identity) };
                 if changed {
                     self.gui_changed();
                 }
             }
-            Request::Set(knob, v) => match self.gui.set(knob, v, &self.files.config, &self.cfg) {
+            Request::Set(knob, v) => match self.gui.set(knob, v, &self.files.config) {
                 Ok(_) => {
                     log::info!("{} = {v} set in the GUI (config.ini's value applies again after 'Restore config.ini values')", knob.key());
                     self.gui_changed();
                 }
                 Err(why) => {
-                    if self.once.first(&format!("{path} {why}")) {
-                        log::warn!("refused a write to {path}: {why}");
+                    if self.once.first(&format!("{path} refused")) {
+                        log::warn!("refused a write to {path}: {why} (further refusals here are not logged)");
                     }
                     return SET_REJECTED;
                 }
@@ -151,8 +168,7 @@ impl Daemon {
 
     /// `/Battery/<n>/*` objects for the members that count, and the values of the list.
     pub(super) async fn sync_batteries(&mut self) -> zbus::Result<Vec<(String, Value)>> {
-        let active: Vec<_> = self.bank.active().cloned().collect();
-        let n = active.len();
+        let n = self.bank.active().count();
         for gone in n + 1..=self.batteries {
             let paths: Vec<String> = paths::BATTERY_FIELDS.iter().map(|(f, _)| paths::battery(gone, f)).collect();
             self.service.remove(&paths).await?;
@@ -166,7 +182,7 @@ impl Daemon {
         if !(1..=n as u32).contains(&self.battery_request) {
             self.battery_request = 1;
         }
-        let mut values = frame::battery_list(&active);
+        let mut values = frame::battery_list(self.bank.active());
         // An int32, as the Lynx BMS publishes it (the GUI writes back the type it reads).
         let id = if n == 0 { Value::Invalid } else { Value::Int(i64::from(self.battery_request)) };
         values.push((paths::BATTERY_REQUEST_ID.into(), id));
@@ -187,9 +203,7 @@ impl Daemon {
         if code != SET_OK && self.once.first(&format!("{} refused", w.path)) {
             log::warn!("refused a write of {:?} to {}: the bank has {n} batteries", w.value, w.path);
         }
-        if let Some(tx) = w.verdict {
-            let _ = tx.try_send(code);
-        }
+        self.verdicts.extend(w.verdict.map(|tx| (tx, code)));
     }
 }
 
@@ -199,11 +213,12 @@ impl Daemon {
     pub(super) fn sync_system(&mut self, again: bool) {
         let hide = if self.cfg.hide_member_shunts { self.bank.active().map(|m| m.instance).collect() } else { Vec::new() };
         let monitor = (self.cfg.select_battery_monitor && self.cfg.mode == DeviceMode::Monitor).then(|| system::monitor_value(self.instance));
-        let wanted = system::Wanted { hide, monitor };
+        let wanted = system::Wanted { hide_option: self.cfg.hide_member_shunts, hide, monitor };
         let Some(had) = &self.system else { return };
         let nothing_to_undo = *had == system::Changes::default();
-        let pending =
-            wanted.hide.iter().any(|i| !had.hidden.contains(i) && !had.kept.contains(i)) || (wanted.monitor.is_some() && had.monitor.is_none());
+        let pending = wanted.hide.iter().any(|i| !had.hidden.contains(i) && !had.kept.contains(i))
+            || had.hidden.iter().any(|i| !wanted.hide.contains(i))
+            || (wanted.monitor.is_some() != had.monitor.is_some());
         let asked = self.system_asked.as_ref() == Some(&wanted);
         if (asked && !(again && pending)) || (wanted == system::Wanted::NOTHING && nothing_to_undo) || !self.settings_ok {
             return;

@@ -103,6 +103,10 @@ struct Daemon {
     /// The published `/SwitchableOutput` controls.
     controls: Vec<Control>,
     controls_dirty: bool,
+    /// Answers to writes, sent once the pass that publishes their outcome is out.
+    verdicts: Vec<(Sender<i32>, i32)>,
+    /// The GUI's values as last written to localsettings.
+    gui_saved: String,
     /// The bank's temperature as the setpoints show it.
     measured: Option<f64>,
     /// How many `/Battery/<n>` entries are published, and the one the GUI asked for.
@@ -180,6 +184,8 @@ pub async fn run(files: Loaded, conn: Connection) -> Exit {
         gui: Overrides::default(),
         controls: Vec::new(),
         controls_dirty: true,
+        verdicts: Vec::new(),
+        gui_saved: gui.clone(),
         measured: None,
         batteries: 0,
         battery_request: 1,
@@ -226,6 +232,9 @@ impl Daemon {
             }
             if let Err(e) = self.pass().await {
                 return Exit::BusLost(format!("publishing failed: {e}"));
+            }
+            for (tx, code) in self.verdicts.drain(..) {
+                let _ = tx.try_send(code);
             }
             // Register once the members' data (and their capacity, which weighs the SoC) is in:
             // every remembered member, or whoever is there after START_TIMEOUT.

@@ -72,7 +72,9 @@ impl Changes {
 /// What the configuration and the bank ask for now.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Wanted {
-    /// HIDE_MEMBER_SHUNTS: the members' device instances to hide (empty: hide none).
+    /// HIDE_MEMBER_SHUNTS is on (the user's "show it again" choices are kept while it is).
+    pub hide_option: bool,
+    /// The members' device instances to hide.
     pub hide: Vec<u32>,
     /// SELECT_BATTERY_MONITOR: the BatteryService value that selects the aggregate.
     pub monitor: Option<String>,
@@ -80,7 +82,7 @@ pub struct Wanted {
 
 impl Wanted {
     /// Nothing: every change undone (the option off, or the package removed).
-    pub const NOTHING: Wanted = Wanted { hide: Vec::new(), monitor: None };
+    pub const NOTHING: Wanted = Wanted { hide_option: false, hide: Vec::new(), monitor: None };
 }
 
 /// The BatteryService value that selects the battery service with this device instance.
@@ -115,17 +117,27 @@ pub async fn sync(conn: &Connection, wanted: &Wanted, had: Changes) -> Changes {
     for i in c.hidden.clone() {
         let now = get(conn, &enabled(i)).await.and_then(|v| v.as_f64());
         if !wanted.hide.contains(&i) {
-            if now == Some(0.0) && set(conn, &enabled(i), Value::Int(1)).await {
-                log::info!("battery instance {i} shown again in the battery list (hidden by HIDE_MEMBER_SHUNTS before)");
+            // Forgotten only once it is shown again (or someone else changed it): a failed
+            // read or write is tried again at the next call.
+            match now {
+                Some(0.0) if set(conn, &enabled(i), Value::Int(1)).await => {
+                    log::info!("battery instance {i} shown again in the battery list (hidden by HIDE_MEMBER_SHUNTS before)");
+                    c.hidden.remove(&i);
+                }
+                Some(0.0) | None => {}
+                Some(_) => {
+                    c.hidden.remove(&i);
+                }
             }
-            c.hidden.remove(&i);
         } else if now == Some(1.0) {
             log::info!("battery instance {i} was shown again by the user: left alone from now on");
             c.hidden.remove(&i);
             c.kept.insert(i);
         }
     }
-    c.kept.retain(|i| wanted.hide.contains(i));
+    if !wanted.hide_option {
+        c.kept.clear();
+    }
     let new: Vec<u32> = wanted.hide.iter().copied().filter(|i| !c.hidden.contains(i) && !c.kept.contains(i)).collect();
     for i in new {
         match get(conn, &enabled(i)).await.and_then(|v| v.as_f64()) {
@@ -149,16 +161,18 @@ pub async fn sync(conn: &Connection, wanted: &Wanted, had: Changes) -> Changes {
                 c.monitor = Some(LEFT_ALONE.into());
             }
         },
-        (None, Some(ours)) => {
-            let now = get(conn, paths::BATTERY_SERVICE_SETTING).await;
-            if ours != LEFT_ALONE
-                && now.as_ref().and_then(Value::as_str) == Some(ours.as_str())
-                && set(conn, paths::BATTERY_SERVICE_SETTING, Value::from(DEFAULT_MONITOR)).await
-            {
+        (None, Some(ours)) if ours == LEFT_ALONE => c.monitor = None,
+        (None, Some(ours)) => match get(conn, paths::BATTERY_SERVICE_SETTING).await.as_ref().map(|v| v.as_str().unwrap_or_default().to_owned()) {
+            Some(now) if now == ours && set(conn, paths::BATTERY_SERVICE_SETTING, Value::from(DEFAULT_MONITOR)).await => {
                 log::info!("the battery monitor is automatic again (it was the aggregate through SELECT_BATTERY_MONITOR)");
+                c.monitor = None;
             }
-            c.monitor = None;
-        }
+            // Not written: tried again at the next call.
+            Some(now) if now == ours => {}
+            // Changed by the user since: theirs.
+            Some(_) => c.monitor = None,
+            None => {}
+        },
         _ => {}
     }
     c

@@ -190,6 +190,8 @@ pub struct Policy {
     /// The CVL's plausibility against the bank's voltage, judged once at the first reading.
     cvl_check: Option<Result<(), String>>,
     charger: Charger,
+    /// The members (ids) a cause of the last decision is about, kept and latched ones included.
+    blockers: std::collections::BTreeSet<String>,
 }
 
 impl Policy {
@@ -210,6 +212,7 @@ impl Policy {
             last_voltage: None,
             cvl_check: None,
             charger: Charger::new(limits.stages, ""),
+            blockers: Default::default(),
         }
     }
 
@@ -218,6 +221,12 @@ impl Policy {
     pub fn set_limits(&mut self, limits: Limits) {
         self.limits = limits;
         self.charger.set_stages(limits.stages);
+    }
+
+    /// Whether a protection of the last decision is about this member (its own alarm or
+    /// temperature, or a block kept while it is offline).
+    pub fn blocking(&self, id: &str) -> bool {
+        self.blockers.contains(id)
     }
 
     /// Restores the charge stage kept in localsettings (`Charger::saved`).
@@ -295,6 +304,7 @@ impl Policy {
         kept.extend(self.latch(&d_enter, &bank));
         d_enter.extend(kept.iter().cloned());
         d_linger.extend(kept);
+        self.blockers = c_linger.iter().chain(&d_linger).filter_map(|c| c.member.clone()).collect();
 
         let c_at_once = !self.settled || self.charge.opens_at_once();
         let d_at_once = !self.settled || self.discharge.opens_at_once();

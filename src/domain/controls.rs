@@ -126,11 +126,17 @@ fn knob_id(k: Knob) -> String {
 }
 
 /// A member's control id: `member_` and its identity with every character that a D-Bus path
-/// element cannot hold made `_` (the slot is added where two would meet).
+/// element cannot hold made `_` (a number from the slot up is added where two would meet).
 fn member_id(m: &Shunt, taken: &[String]) -> String {
     let clean: String = m.id().chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
     let id = format!("member_{clean}");
-    if taken.contains(&id) { format!("{id}_{}", m.slot) } else { id }
+    let mut candidate = id.clone();
+    let mut n = m.slot;
+    while taken.contains(&candidate) {
+        candidate = format!("{id}_{n}");
+        n += 1;
+    }
+    candidate
 }
 
 /// The controls for the files' configuration `files`, the effective one `now` and the

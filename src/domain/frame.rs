@@ -107,9 +107,11 @@ fn status_bits(m: &Shunt) -> u32 {
 
 /// gui-v2's "Individual Battery Info" list: `/System/NrOfBatteries` and `/Battery/<n>/*`
 /// (n from 1) of the members that count, in slot order; `/Measurement/TracksServices`.
-pub fn battery_list(active: &[Shunt]) -> Vec<(String, Value)> {
-    let mut out = vec![(paths::NR_OF_BATTERIES.to_owned(), Value::Uint(active.len() as u32))];
-    for (i, m) in active.iter().enumerate() {
+pub fn battery_list<'a>(active: impl Iterator<Item = &'a Shunt>) -> Vec<(String, Value)> {
+    let mut out = Vec::new();
+    let mut services: Vec<&str> = Vec::new();
+    for (i, m) in active.enumerate() {
+        services.push(m.service.as_str());
         let label = if m.serial.is_empty() { m.name() } else { m.serial.as_str() };
         // gui-v2 shows a number as Victron's firmware text (0x0419: v4.19).
         let firmware = m.firmware.map_or(Value::Invalid, Value::Uint);
@@ -124,7 +126,7 @@ pub fn battery_list(active: &[Shunt]) -> Vec<(String, Value)> {
         ];
         out.extend(paths::BATTERY_FIELDS.iter().zip(values).map(|((f, _), v)| (paths::battery(i + 1, f), v)));
     }
-    let services: Vec<&str> = active.iter().map(|m| m.service.as_str()).collect();
+    out.push((paths::NR_OF_BATTERIES.to_owned(), Value::Uint(services.len() as u32)));
     out.push((paths::MEASUREMENT_TRACKS.to_owned(), services.join(",").into()));
     out
 }

@@ -142,13 +142,16 @@ fn a_setpoint_is_bounded_published_persisted_shown_in_status_and_restored() {
         assert_eq!(num(&items, &ccl), Some(120.0), "published back");
         assert_eq!(text(&items, "/Info/ChargeLimitation"), "Limit 120 A set in the GUI");
         assert_eq!(text(&items, "/Info/DischargeLimitation"), "Configured limit 600 A");
-        // A cold limit above the hot one less the margins is refused.
+        // A cold limit above the hot one less the margins is refused; so is one that widens
+        // the virtual BMS's window beyond config.ini's (5 °C).
         assert_eq!(rig.set_value(&out("temp_cold_danger", "Dimming"), Value::Double(42.0)).await, 2);
-        assert_eq!(rig.set_value(&out("temp_cold_danger", "Dimming"), Value::Double(2.0)).await, 0);
-        rig.until(SEC, "the hot limit's floor follows", |i| num(i, &out("temp_hot_danger", "Settings/DimmingMin")) == Some(7.0)).await;
-        rig.until_setting(2 * SEC, GUI, "the values persisted", |v| v == Some(&Value::from("1;TEMP_COLD_DANGER=2;MAX_CHARGE_CURRENT=120"))).await;
+        assert_eq!(rig.set_value(&out("temp_cold_danger", "Dimming"), Value::Double(4.0)).await, 2);
+        assert_eq!(rig.set_value(&out("temp_cold_danger", "Dimming"), Value::Double(8.0)).await, 0);
+        rig.until(SEC, "the hot limit's floor follows", |i| num(i, &out("temp_hot_danger", "Settings/DimmingMin")) == Some(13.0)).await;
+        rig.until_setting(2 * SEC, GUI, "the values persisted", |v| v == Some(&Value::from("1;TEMP_COLD_DANGER=8;MAX_CHARGE_CURRENT=120"))).await;
         let log = d.log_text();
         assert!(log.contains("refused a write to /SwitchableOutput/max_charge_current/Dimming: MAX_CHARGE_CURRENT = 301"), "{log}");
+        assert_eq!(log.matches("refused a write to /SwitchableOutput/max_charge_current/Dimming").count(), 1, "logged once: {log}");
         let config = rig.bus.dir().join("config1.ini");
         let shown = status(&rig, &config).await;
         assert!(shown.contains("MAX_CHARGE_CURRENT = 120  # from GUI (the files say 300)"), "{shown}");
@@ -162,7 +165,6 @@ fn a_setpoint_is_bounded_published_persisted_shown_in_status_and_restored() {
         assert_eq!(rig.set_value(&out("restore_config", "State"), Value::Int(0)).await, 0, "the button's release");
         let items = rig.until(5 * SEC, "config.ini's CCL again", limits(300.0, 600.0)).await;
         assert_eq!(num(&items, &out("temp_cold_danger", "Dimming")), Some(5.0));
-        assert_eq!(num(&items, &out("temp_hot_danger", "Measurement")), Some(21.0), "the bank's temperature beside it");
         rig.until_setting(2 * SEC, GUI, "the GUI's values cleared", |v| v == Some(&Value::from(""))).await;
     });
 }
@@ -285,11 +287,42 @@ fn hidden_member_shunts_and_the_battery_monitor_never_fight_the_user() {
         assert_eq!(d.stop().await, Some(0));
         drop(d);
 
-        // Removing the package: what is still ours goes back (Starboard shown); nothing else.
+        // The option turned off: the member it still hides (Starboard) is shown again.
+        let mut d = rig.daemon("SELECT_BATTERY_MONITOR = true\nDEVICE_INSTANCE = 40\n");
+        rig.until_setting(10 * SEC, &enabled(280), "Starboard shown again", |v| v.and_then(Value::as_f64) == Some(1.0)).await;
+        rig.settings().preset(&enabled(280), Value::Int(0)).await.unwrap(); // the user hides it
+        assert_eq!(d.stop().await, Some(0));
+
+        // Removing the package: what is still ours goes back; nothing the user chose.
         let out = command(&rig, &["restore-system"]).await;
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        assert_eq!(rig.settings().value(&enabled(280)).await.and_then(|v| v.as_f64()), Some(1.0));
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "system settings restored");
+        assert_eq!(rig.settings().value(&enabled(280)).await.and_then(|v| v.as_f64()), Some(0.0), "hidden by the user");
         assert_eq!(rig.settings().value("/Settings/SystemSetup/BatteryService").await, Some(Value::from("com.victronenergy.battery/512")));
         assert_eq!(rig.settings().value("/Settings/Devices/aggregate_shunts/SystemChanges").await, Some(Value::from("")));
+    });
+}
+
+#[test]
+fn a_virtual_bms_hides_the_controls_and_keeps_its_protections() {
+    run(async {
+        // Values once set in the GUI do not count while the controls are hidden (the default).
+        let mut rig = Rig::with_settings("gui-hidden").await;
+        rig.settings().preset(GUI, Value::from("1;MAX_CHARGE_CURRENT=50;OFF=HQSIM00280")).await.unwrap();
+        let (_s, d, items) = rig.bms_bank(two(), "").await;
+        assert!(limits(300.0, 600.0)(&items) && close(num(&items, "/Dc/0/Current"), -5.0, 0.05), "the files' values and both members");
+        assert!(d.log_text().contains("are kept but not used"), "{}", d.log_text());
+        assert_eq!(rig.settings().value(GUI).await, Some(Value::from("1;MAX_CHARGE_CURRENT=50;OFF=HQSIM00280")), "kept");
+        drop(d);
+
+        // Shown: a member whose alarm stops charging cannot be switched out of the BMS.
+        let mut rig = Rig::new("gui-blocker").await;
+        let ([port, _b], _d, _) = rig.bms_bank(two(), SHOWN).await;
+        port.set([("/Alarms/HighVoltage", Value::Uint(2))]).await.unwrap();
+        rig.until(2 * SEC, "charging stopped by Port", |i| close(num(i, "/Info/MaxChargeCurrent"), 0.0, 0.05)).await;
+        assert_eq!(rig.set_value(&out(PORT, "State"), Value::Int(0)).await, 2);
+        let items = rig.items().await.unwrap();
+        assert_eq!(val(&items, &out(PORT, "State")), Value::Uint(1), "still in the bank");
+        assert_eq!(rig.set_value(&out(STARBOARD, "State"), Value::Int(0)).await, 0, "one that blocks nothing can");
     });
 }

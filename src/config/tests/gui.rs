@@ -13,15 +13,15 @@ fn bms_files() -> Config {
 fn a_gui_value_wins_and_the_files_bound_it() {
     let files = bms_files();
     let mut o = Overrides::default();
-    let now = o.set(Knob::ChargeCurrent, 80.0, &files, &files).unwrap();
+    let now = o.set(Knob::ChargeCurrent, 80.0, &files).unwrap();
     assert_eq!(now.max_charge_current, Some(80.0));
     assert_eq!(o.source("MAX_CHARGE_CURRENT"), Some("GUI"));
     // The GUI can lower a limit, never raise it above config.ini's.
-    let e = o.set(Knob::ChargeCurrent, 201.0, &files, &now).unwrap_err();
+    let e = o.set(Knob::ChargeCurrent, 201.0, &files).unwrap_err();
     assert!(e.contains("MAX_CHARGE_CURRENT = 201") && e.contains("0..200"), "{e}");
     assert_eq!(o.values[&Knob::ChargeCurrent], 80.0, "a refused write changes nothing");
     // Setting the files' own value is no override.
-    let now = o.set(Knob::ChargeCurrent, 200.0, &files, &now).unwrap();
+    let now = o.set(Knob::ChargeCurrent, 200.0, &files).unwrap();
     assert_eq!((now.max_charge_current, o.source("MAX_CHARGE_CURRENT")), (Some(200.0), None));
 }
 
@@ -29,13 +29,24 @@ fn a_gui_value_wins_and_the_files_bound_it() {
 fn the_temperatures_keep_their_band() {
     let files = bms_files(); // 5 and 45 °C, margin 2
     let mut o = Overrides::default();
-    assert!(o.set(Knob::ColdDanger, 41.0, &files, &files).unwrap_err().contains("TEMP_COLD_DANGER"));
-    let now = o.set(Knob::ColdDanger, 40.0, &files, &files).unwrap();
+    assert!(o.set(Knob::ColdDanger, 41.0, &files).unwrap_err().contains("TEMP_COLD_DANGER"));
+    let now = o.set(Knob::ColdDanger, 40.0, &files).unwrap();
     assert_eq!(Knob::HotDanger.bounds(&files, &now).min, 45.0);
-    assert!(o.set(Knob::HotDanger, 44.0, &files, &now).is_err());
-    assert!(o.set(Knob::ColdDanger, -41.0, &files, &now).is_err());
+    assert!(o.set(Knob::HotDanger, 44.0, &files).is_err());
+    assert!(o.set(Knob::ColdDanger, -41.0, &files).is_err());
+    // A virtual BMS only narrows its window from the GUI.
+    assert!(o.set(Knob::ColdDanger, 4.0, &files).unwrap_err().contains("outside 5..80"));
+    assert!(o.set(Knob::HotDanger, 46.0, &files).unwrap_err().contains("outside -40..45"));
     let monitor = Config::default();
     assert_eq!(Knob::ColdDanger.bounds(&monitor, &monitor).max, 44.0);
+    // Each write is judged with the other's final value: hot up first, then cold above 45.
+    let mut o = Overrides::default();
+    o.set(Knob::HotDanger, 90.0, &monitor).unwrap();
+    let now = o.set(Knob::ColdDanger, 60.0, &monitor).unwrap();
+    assert_eq!((now.temp_cold_danger, now.temp_hot_danger), (60.0, 90.0));
+    assert_eq!(o.apply(&monitor).0, now, "and so does a restart");
+    assert!(o.set(Knob::HotDanger, 60.0, &monitor).is_err());
+    assert_eq!(o.apply(&monitor).0, now, "a refused write changes nothing");
     assert!(!Knob::ChargeCurrent.offered(&monitor) && !Knob::FloatVoltage.offered(&monitor));
 }
 
@@ -72,10 +83,13 @@ proptest! {
         let mut o = Overrides::default();
         let mut now = files.clone();
         for (k, v) in writes {
-            if let Ok(c) = o.set(Knob::ALL[k], v, &files, &now) {
+            let knob = Knob::ALL[k];
+            if let Ok(c) = o.set(knob, v, &files) {
+                prop_assert_eq!(knob.value(&c), Some(v), "an accepted write is in force");
                 now = c;
             }
         }
+        prop_assert!(now.temp_cold_danger >= files.temp_cold_danger && now.temp_hot_danger <= files.temp_hot_danger);
         prop_assert!(now.temp_cold_danger + 2.0 < now.temp_hot_danger - 2.0);
         prop_assert!(now.max_charge_current.unwrap() <= 200.0 && now.max_discharge_current.unwrap() <= 300.0);
         prop_assert!(now.float_voltage.unwrap() < now.max_charge_voltage.unwrap());
@@ -88,9 +102,17 @@ proptest! {
 fn explain_names_where_each_value_comes_from() {
     let loaded = load(&format!("{BMS}FLOAT_VOLTAGE = 27.0\n"));
     let mut o = Overrides::default();
-    let now = o.set(Knob::ChargeCurrent, 80.0, &loaded.config, &loaded.config).unwrap();
+    let now = o.set(Knob::ChargeCurrent, 80.0, &loaded.config).unwrap();
     let text = loaded.explain(&now, &o);
     assert!(text.contains("MAX_CHARGE_CURRENT = 80  # from GUI (the files say 200)\n"), "{text}");
     assert!(text.contains("MAX_DISCHARGE_CURRENT = 300  # from t.ini\n"), "{text}");
     assert!(text.contains("TEMP_COLD_DANGER = 5  # from built-in\n"), "{text}");
+}
+
+#[test]
+fn select_battery_monitor_is_for_monitor_mode() {
+    let l = load(&format!("{BMS}SELECT_BATTERY_MONITOR = true\n"));
+    assert_eq!(warnings(&l).len(), 1);
+    assert!(warnings(&l)[0].contains("SELECT_BATTERY_MONITOR: is ignored with DEVICE_MODE = virtual-bms"), "{:?}", warnings(&l));
+    assert!(warnings(&load("SELECT_BATTERY_MONITOR = true\n")).is_empty());
 }

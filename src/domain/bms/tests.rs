@@ -307,3 +307,16 @@ fn a_limit_set_in_the_gui_says_so() {
     let d = p.decide(&[m("Battery 1", Presence::Online, &ok)], Instant::now());
     assert_eq!((d.charge_text.as_str(), d.discharge_text.as_str()), ("Limit 300 A set in the GUI", "Configured limit 600 A"));
 }
+
+#[test]
+fn the_policy_knows_which_members_block() {
+    let ok = r(&[(Q::Temperature, 20.0)]);
+    let hv = r(&[(Q::Temperature, 20.0), (Q::AlarmHighVoltage, 2.0)]);
+    let mut p = Policy::new(INSTANT);
+    let t = Instant::now();
+    p.decide(&[m("Battery 1", Presence::Online, &ok), m("Battery 2", Presence::Online, &hv)], t);
+    assert!(p.blocking("Battery 2") && !p.blocking("Battery 1"));
+    // Offline, its block is kept, and so is the verdict.
+    p.decide(&[m("Battery 1", Presence::Online, &ok), m("Battery 2", Presence::Held, &ok)], t);
+    assert!(p.blocking("Battery 2"));
+}

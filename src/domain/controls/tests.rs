@@ -59,3 +59,31 @@ fn writes_are_typed_and_bounded() {
     assert!(values.contains(&(paths::output("max_charge_current", "Settings/DimmingMax"), Value::Double(100.0))));
     assert!(values.contains(&(paths::output("max_charge_current", "Settings/Unit"), Value::from("A"))));
 }
+
+#[test]
+fn member_ids_never_meet() {
+    let taken = vec!["member_A_1_2".to_owned(), "member_A_1".to_owned()];
+    let mut b = crate::domain::bank::Bank::new(crate::domain::bank::Options {
+        stale_timeout: std::time::Duration::from_secs(30),
+        offline_grace: std::time::Duration::from_secs(300),
+        circuit_time: std::time::Duration::from_secs(60),
+        exclude: Vec::new(),
+        switched_off: Default::default(),
+        own_name: "me".into(),
+    });
+    let items = vec![
+        ("/DeviceInstance".to_owned(), Ok(Value::Uint(3))),
+        ("/ProductId".to_owned(), Ok(Value::Uint(0xA389))),
+        ("/Serial".to_owned(), Ok(Value::from("A-1"))),
+    ];
+    b.on_appeared("com.victronenergy.battery.ttyS1", &items, std::time::Instant::now());
+    let m = &b.members()[0];
+    let mut all = taken.clone();
+    // "A-1" cleans to "A_1" (taken); the slot suffix "_2" would meet "A_1_2" too.
+    let mut m2 = m.clone();
+    m2.slot = 2;
+    let id = member_id(&m2, &all);
+    assert!(!all.contains(&id), "{id}");
+    all.push(id);
+    assert_eq!(all.iter().collect::<std::collections::BTreeSet<_>>().len(), 3);
+}
