@@ -223,8 +223,13 @@ impl Daemon {
     async fn apply(&mut self, input: Input) -> Option<Exit> {
         let now = Instant::now();
         match input {
-            Input::Monitor(monitor::Event::Appeared { service, items }) => {
+            Input::Monitor(monitor::Event::Appeared { service, items, ticket }) => {
                 let fx = self.bank.on_appeared(&service, &items, now);
+                // Not a member (not a SmartShunt, excluded, a duplicate, ...): looked at once,
+                // then its signals are no longer routed to us.
+                if !self.bank.is_member(&service) {
+                    ticket.ignore();
+                }
                 self.members_dirty |= fx.members_changed;
                 self.effects(fx);
             }

@@ -79,6 +79,11 @@ impl Bank {
         &self.members
     }
 
+    /// True when `service` is on the bus as a member (its values are followed).
+    pub fn is_member(&self, service: &str) -> bool {
+        self.members.iter().any(|m| m.on_bus && m.service == service)
+    }
+
     /// The members as the aggregation sees them.
     pub fn view(&self) -> Vec<aggregate::Member<'_>> {
         self.members

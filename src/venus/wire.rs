@@ -6,7 +6,8 @@
 
 use std::collections::HashMap;
 
-use zbus::zvariant::{self, Array, OwnedValue, Signature};
+use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, Visitor};
+use zbus::zvariant::{self, Array, OwnedValue, Signature, Type};
 
 use crate::value::{Decoded, Malformed, Value};
 
@@ -32,6 +33,79 @@ pub fn entry_text(entry: &HashMap<String, OwnedValue>) -> String {
 /// Every item of an `a{sa{sv}}` body, decoded (a malformed value is passed on as `Err`).
 pub fn items(dict: ItemsDict) -> Vec<(String, Decoded)> {
     dict.into_iter().map(|(p, d)| (p, entry_value(&d))).collect()
+}
+
+/// The (path, value) pairs of an `a{sa{sv}}` body, decoded straight from the message: the
+/// paths and texts are read in place, only the `Value` of each item is decoded (no owned
+/// maps in between; measured as a fifth of the cost of an input before).
+#[derive(Debug, Default)]
+pub struct ItemValues(pub Vec<(String, Decoded)>);
+
+impl Type for ItemValues {
+    const SIGNATURE: &'static Signature = <ItemsDict as Type>::SIGNATURE;
+}
+
+impl<'de> Deserialize<'de> for ItemValues {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Items;
+        impl<'de> Visitor<'de> for Items {
+            type Value = ItemValues;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a{sa{sv}}")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ItemValues, A::Error> {
+                let mut out = Vec::with_capacity(map.size_hint().unwrap_or(4).min(64));
+                while let Some(path) = map.next_key::<&str>()? {
+                    let EntryValue(v) = map.next_value()?;
+                    out.push((path.to_owned(), v));
+                }
+                Ok(ItemValues(out))
+            }
+        }
+        d.deserialize_map(Items)
+    }
+}
+
+/// The decoded `Value` of one `{"Value": v, "Text": t}` entry; the other keys are skipped.
+struct EntryValue(Decoded);
+
+impl<'de> Deserialize<'de> for EntryValue {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Entry;
+        impl<'de> Visitor<'de> for Entry {
+            type Value = EntryValue;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a{sv}")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<EntryValue, A::Error> {
+                let mut value = None;
+                while let Some(key) = map.next_key::<&str>()? {
+                    if key == "Value" {
+                        let v: zvariant::Value<'de> = map.next_value()?;
+                        value = Some(decode(&v));
+                    } else {
+                        map.next_value::<IgnoredAny>()?;
+                    }
+                }
+                Ok(EntryValue(value.unwrap_or_else(|| Err(Malformed("no 'Value' key".into())))))
+            }
+        }
+        d.deserialize_map(Entry)
+    }
+}
+
+/// The `Value` of a `PropertiesChanged` body (`a{sv}`), decoded in place.
+#[derive(Debug)]
+pub struct ChangedValue(pub Decoded);
+
+impl Type for ChangedValue {
+    const SIGNATURE: &'static Signature = <HashMap<String, OwnedValue> as Type>::SIGNATURE;
+}
+
+impl<'de> Deserialize<'de> for ChangedValue {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        EntryValue::deserialize(d).map(|EntryValue(v)| ChangedValue(v))
+    }
 }
 
 /// Encodes one item for `GetItems` / `ItemsChanged`.
@@ -117,6 +191,32 @@ mod tests {
             let got = decode(&input).map_err(|_| ());
             assert_eq!(got, want, "decoding {input:?}");
         }
+    }
+
+    /// The in-place decoders give what the owned maps gave, malformed values included.
+    #[test]
+    fn in_place_decoding_matches_the_owned_maps() {
+        use zbus::zvariant::serialized::Context;
+        use zbus::zvariant::{LE, to_bytes};
+        let mut dict: HashMap<String, HashMap<String, Z<'static>>> = HashMap::new();
+        dict.insert("/Dc/0/Voltage".into(), HashMap::from([("Value".to_owned(), Z::F64(13.2)), ("Text".to_owned(), Z::from("13.2V"))]));
+        dict.insert("/Soc".into(), HashMap::from([("Text".to_owned(), Z::from("")), ("Value".to_owned(), Z::Array(Array::new(&Signature::I32)))]));
+        dict.insert("/Bad".into(), HashMap::from([("Value".to_owned(), Z::F64(f64::NAN))]));
+        dict.insert("/NoValue".into(), HashMap::from([("Text".to_owned(), Z::from("x"))]));
+        let ctx = Context::new_dbus(LE, 0);
+        let bytes = to_bytes(ctx, &dict).expect("encode");
+        let (ItemValues(mut got), _) = bytes.deserialize::<ItemValues>().expect("decode in place");
+        got.sort_by(|a, b| a.0.cmp(&b.0));
+        let (owned, _) = bytes.deserialize::<ItemsDict>().expect("decode owned");
+        let mut want = items(owned);
+        want.sort_by(|a, b| a.0.cmp(&b.0));
+        let norm = |v: Vec<(String, Decoded)>| v.into_iter().map(|(p, d)| (p, d.map_err(|_| ()))).collect::<Vec<_>>();
+        assert_eq!(norm(got), norm(want));
+
+        let props = HashMap::from([("Value".to_owned(), Z::U32(7)), ("Text".to_owned(), Z::from("7"))]);
+        let bytes = to_bytes(ctx, &props).expect("encode");
+        let (ChangedValue(v), _) = bytes.deserialize::<ChangedValue>().expect("decode");
+        assert_eq!(v, Ok(Value::Uint(7)));
     }
 
     #[test]

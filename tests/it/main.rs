@@ -11,4 +11,5 @@ mod faults;
 mod hazards;
 mod membership;
 mod recordings;
+mod routing;
 mod settings;
