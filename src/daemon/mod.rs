@@ -110,6 +110,7 @@ struct Daemon {
     ticks: u64,
     /// The feed-in setting as last read.
     feed_in: Option<Option<bool>>,
+    pass_due: bool, // some input of this batch may change what a pass publishes
 }
 
 /// Runs the daemon until the bus goes away or a signal stops it.
@@ -162,6 +163,7 @@ pub async fn run(cfg: Config, conn: Connection) -> Exit {
         once: LogOnce::default(),
         ticks: 0,
         feed_in: None,
+        pass_due: true,
     };
     d.load_memory(memory.as_deref().unwrap_or_default(), now);
     d.run(rx).await
@@ -178,14 +180,17 @@ impl Daemon {
             while let Ok(more) = rx.try_recv() {
                 batch.push(more);
             }
+            self.pass_due = false;
             for input in batch {
                 if let Some(exit) = self.apply(input).await {
                     self.shutdown(&exit).await;
                     return exit;
                 }
             }
-            if let Err(e) = self.pass().await {
-                return Exit::BusLost(format!("publishing failed: {e}"));
+            if self.pass_due {
+                if let Err(e) = self.pass().await {
+                    return Exit::BusLost(format!("publishing failed: {e}"));
+                }
             }
             // Register once the members' data (and their capacity, which weighs the SoC) is in:
             // every remembered member, or whoever is there after START_TIMEOUT.
@@ -222,11 +227,11 @@ impl Daemon {
     /// Applies one input to the state; `Some` ends the loop.
     async fn apply(&mut self, input: Input) -> Option<Exit> {
         let now = Instant::now();
+        self.pass_due |= !matches!(input, Input::Monitor(monitor::Event::Changed { .. }));
         match input {
             Input::Monitor(monitor::Event::Appeared { service, items, ticket }) => {
                 let fx = self.bank.on_appeared(&service, &items, now);
-                // Not a member (not a SmartShunt, excluded, a duplicate, ...): looked at once,
-                // then its signals are no longer routed to us.
+                // Not a member (not a SmartShunt, excluded, ...): its signals no longer reach us.
                 if !self.bank.is_member(&service) {
                     ticket.ignore();
                 }
@@ -234,7 +239,11 @@ impl Daemon {
                 self.effects(fx);
             }
             Input::Monitor(monitor::Event::Changed { service, items }) => {
-                self.members_dirty |= self.bank.on_changed(&service, &items, now);
+                let before = self.bank.reading_of(&service);
+                let renamed = self.bank.on_changed(&service, &items, now);
+                self.members_dirty |= renamed;
+                // Nothing the bank aggregates changed (e.g. /Relay/0/State): no pass, no diff.
+                self.pass_due |= renamed || self.bank.reading_of(&service) != before;
             }
             Input::Monitor(monitor::Event::Vanished { service }) => {
                 self.bank.on_vanished(&service);

@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 
 use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde::ser::{Serialize, SerializeMap, Serializer};
 use zbus::zvariant::{self, Array, OwnedValue, Signature, Type};
 
 use crate::value::{Decoded, Malformed, Value};
@@ -108,6 +109,35 @@ impl<'de> Deserialize<'de> for ChangedValue {
     }
 }
 
+/// What one `ItemsChanged` carries, as (path, value, text), serialized as `a{sa{sv}}` straight
+/// from our values: no owned maps and no copied strings in between (measured: building the
+/// owned maps was a third of the cost of sending a signal).
+#[derive(Debug, Default)]
+pub struct Changes(pub Vec<(String, Value, String)>);
+
+impl Type for Changes {
+    const SIGNATURE: &'static Signature = <ItemsDict as Type>::SIGNATURE;
+}
+
+impl Serialize for Changes {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        struct Entry<'a>(&'a Value, &'a str);
+        impl Serialize for Entry<'_> {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                let mut m = s.serialize_map(Some(2))?;
+                m.serialize_entry("Value", &to_variant_ref(self.0))?;
+                m.serialize_entry("Text", &zvariant::Value::from(self.1))?;
+                m.end()
+            }
+        }
+        let mut m = s.serialize_map(Some(self.0.len()))?;
+        for (path, value, text) in &self.0 {
+            m.serialize_entry(path, &Entry(value, text))?;
+        }
+        m.end()
+    }
+}
+
 /// Encodes one item for `GetItems` / `ItemsChanged`.
 pub fn entry(value: &Value, text: &str) -> HashMap<String, OwnedValue> {
     HashMap::from([("Value".to_owned(), to_owned_variant(value)), ("Text".to_owned(), to_owned_variant(&Value::Text(text.to_owned())))])
@@ -148,6 +178,14 @@ fn decode_nested(v: &zvariant::Value<'_>, depth: usize) -> Decoded {
 /// Encodes the value for the wire, as velib does (invalid = empty `ai`).
 pub fn to_variant(value: &Value) -> zvariant::Value<'static> {
     match value {
+        Value::Text(s) => zvariant::Value::from(s.clone()),
+        other => to_variant_ref(other).try_to_owned().map(Into::into).unwrap_or(zvariant::Value::U32(0)),
+    }
+}
+
+/// [`to_variant`] borrowing the text instead of copying it.
+pub fn to_variant_ref(value: &Value) -> zvariant::Value<'_> {
+    match value {
         Value::Invalid => zvariant::Value::Array(Array::new(&Signature::I32)),
         Value::Int(i) => match i32::try_from(*i) {
             Ok(i) => zvariant::Value::I32(i),
@@ -155,7 +193,7 @@ pub fn to_variant(value: &Value) -> zvariant::Value<'static> {
         },
         Value::Uint(u) => zvariant::Value::U32(*u),
         Value::Double(d) => zvariant::Value::F64(*d),
-        Value::Text(s) => zvariant::Value::from(s.clone()),
+        Value::Text(s) => zvariant::Value::from(s.as_str()),
     }
 }
 
@@ -217,6 +255,26 @@ mod tests {
         let bytes = to_bytes(ctx, &props).expect("encode");
         let (ChangedValue(v), _) = bytes.deserialize::<ChangedValue>().expect("decode");
         assert_eq!(v, Ok(Value::Uint(7)));
+    }
+
+    /// `Changes` puts on the wire exactly what the owned maps did.
+    #[test]
+    fn changes_encode_as_the_owned_maps() {
+        use zbus::zvariant::serialized::Context;
+        use zbus::zvariant::{LE, to_bytes};
+        let items = vec![
+            ("/Dc/0/Current".to_owned(), Value::Double(-3.5), "-3.5A".to_owned()),
+            ("/Soc".to_owned(), Value::Invalid, String::new()),
+            ("/CustomName".to_owned(), Value::Text("House".into()), "House".to_owned()),
+            ("/DeviceInstance".to_owned(), Value::Uint(100), "100".to_owned()),
+            ("/Big".to_owned(), Value::Int(1 << 40), "x".to_owned()),
+        ];
+        let ctx = Context::new_dbus(LE, 0);
+        let bytes = to_bytes(ctx, &Changes(items.clone())).expect("encode");
+        let (got, _) = bytes.deserialize::<ItemsDict>().expect("a{sa{sv}}");
+        let want: ItemsDict = items.iter().map(|(p, v, t)| (p.clone(), entry(v, t))).collect();
+        assert_eq!(got, want);
+        assert_eq!(got["/Soc"]["Value"].value_signature().to_string(), "ai");
     }
 
     #[test]
