@@ -25,6 +25,9 @@ const IDLE: Duration = Duration::from_secs(4);
 enum Program {
     Daemon,
     Floor,
+    /// The device build (`packaging/build.sh armv7`) under qemu-user: only its RSS means
+    /// anything (the guest's pages, see [`guest_rss_kb`]); its CPU is the emulator's.
+    Armv7,
 }
 
 impl Program {
@@ -32,8 +35,31 @@ impl Program {
         match self {
             Program::Daemon => "dbus-aggregate-smartshunts",
             Program::Floor => "floor (null-agg --per-sender)",
+            Program::Armv7 => "armv7 device build under qemu (RSS only)",
         }
     }
+}
+
+/// The armv7 release binary, when `packaging/build.sh armv7` (or `make test`) has built it.
+fn armv7_path() -> String {
+    let target = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/target").to_owned());
+    format!("{target}/armv7-unknown-linux-gnueabihf/release/dbus-aggregate-smartshunts")
+}
+
+/// The resident pages of a qemu-user guest: qemu maps the 32-bit guest's whole address space
+/// below 4 GiB of its own, so the mappings there (the binary, its libraries, heap, stacks) are
+/// the guest's and everything above is the emulator's.
+fn guest_rss_kb(pid: u32) -> f64 {
+    let smaps = std::fs::read_to_string(format!("/proc/{pid}/smaps")).unwrap_or_default();
+    let (mut kb, mut guest) = (0.0, false);
+    for line in smaps.lines() {
+        if let Some(range) = line.split_whitespace().next().filter(|w| w.contains('-') && !w.ends_with(':')) {
+            guest = range.split('-').next().and_then(|a| u64::from_str_radix(a, 16).ok()).is_some_and(|a| a < 1 << 32);
+        } else if let (true, Some(v)) = (guest, line.strip_prefix("Rss:")) {
+            kb += v.trim().trim_end_matches("kB").trim().parse::<f64>().unwrap_or(0.0);
+        }
+    }
+    kb
 }
 
 /// The floor binary: `BENCH_FLOOR`, else `target/null-agg` as `make bench` builds it.
@@ -116,6 +142,10 @@ async fn measure(program: Program, scenario: Scenario) -> Row {
     let mut child = match program {
         Program::Daemon => spawn_daemon(&bus.address, bus.dir(), ""),
         Program::Floor => spawn_program(&floor_path(), &["--per-sender"], &bus.address, bus.dir(), ""),
+        Program::Armv7 => {
+            let bin = armv7_path();
+            spawn_program("qemu-arm-static", &["-L", "/usr/arm-linux-gnueabihf", &bin], &bus.address, bus.dir(), "")
+        }
     };
     // The floor counts every battery service, the foreign battery's 0 A included.
     let want: f64 = initial(n).iter().sum();
@@ -128,7 +158,7 @@ async fn measure(program: Program, scenario: Scenario) -> Row {
             }
         }
         smol::Timer::after(Duration::from_millis(2)).await;
-        assert!(t0.elapsed() < Duration::from_secs(30), "{} did not start", program.name());
+        assert!(t0.elapsed() < Duration::from_secs(60), "{} did not start", program.name());
     }
     let startup_ms = t0.elapsed().as_secs_f64() * 1000.0;
     let dbus = zbus::fdo::DBusProxy::new(&client).await.expect("dbus");
@@ -155,6 +185,9 @@ async fn measure(program: Program, scenario: Scenario) -> Row {
     let mut pending: Vec<(f64, f64)> = Vec::new(); // (expected aggregate current, sent at µs)
     let (mut total, mut bus_hop) = (Vec::new(), Vec::new());
     let mut agg_signals = 0u64;
+    // The guest's peak, sampled (qemu's own VmHWM would count the emulator).
+    let mut guest_peak_kb = 0.0f64;
+    let mut sampled = Instant::now();
     let end = Instant::now() + Duration::from_secs_f64(seconds + 1.5);
     while Instant::now() < end {
         let next = async { stream.next().await };
@@ -166,6 +199,10 @@ async fn measure(program: Program, scenario: Scenario) -> Row {
             continue;
         };
         let now = wall_us();
+        if program == Program::Armv7 && sampled.elapsed() >= Duration::from_millis(50) {
+            guest_peak_kb = guest_peak_kb.max(guest_rss_kb(pid));
+            sampled = Instant::now();
+        }
         let sender = msg.header().sender().map(|s| s.to_string()).unwrap_or_default();
         if sender == owner {
             agg_signals += 1;
@@ -212,8 +249,10 @@ async fn measure(program: Program, scenario: Scenario) -> Row {
             }
         }
     }
-    let peak_rss_mb = status_kb(pid, "VmHWM") / 1024.0;
-    let anon_mb = status_kb(pid, "RssAnon") / 1024.0;
+    let (peak_rss_mb, anon_mb) = match program {
+        Program::Armv7 => (guest_peak_kb.max(guest_rss_kb(pid)) / 1024.0, f64::NAN),
+        _ => (status_kb(pid, "VmHWM") / 1024.0, status_kb(pid, "RssAnon") / 1024.0),
+    };
     child.kill();
     let per = |x: f64| x / inputs.max(1) as f64;
     Row {
@@ -254,14 +293,18 @@ fn main() {
         Scenario::Members { n: 16, rate: 50.0, seconds: 8.0 },
         Scenario::Busy { n: 3, rate: 75.0, seconds: 10.0 },
     ];
+    let armv7 = std::path::Path::new(&armv7_path()).exists() && std::process::Command::new("qemu-arm-static").arg("--version").output().is_ok();
     let mut rows = Vec::new();
-    for s in scenarios {
-        for p in [Program::Daemon, Program::Floor] {
-            if p == Program::Floor && !floor {
+    for (i, s) in scenarios.into_iter().enumerate() {
+        for p in [Program::Daemon, Program::Floor, Program::Armv7] {
+            if (p == Program::Floor && !floor) || (p == Program::Armv7 && (!armv7 || i > 0)) {
                 continue;
             }
             rows.push(aggregate_shunts::rt::block_on(measure(p, s)));
         }
+    }
+    if !armv7 {
+        println!("(no armv7 row: build {} with packaging/build.sh armv7; qemu-user-static runs it)\n", armv7_path());
     }
     println!(
         "| scenario | program | inputs | CPU µs per input (= ms per 1000) | × floor | dbus-daemon CPU µs per input | input → aggregate seen, p50 / p99 / max ms | dbus-daemon alone, p50 / p99 ms | aggregate signals per input | signals/s, inputs constant | peak RSS MB (anon) | startup ms |"
@@ -269,17 +312,20 @@ fn main() {
     println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
     let floors: Vec<(String, f64)> = rows.iter().filter(|r| r.program == Program::Floor).map(|r| (r.scenario.clone(), r.cpu_us)).collect();
     for mut r in rows {
-        let ratio = floors.iter().find(|(s, _)| *s == r.scenario).map_or("".to_owned(), |(_, f)| format!("{:.2}", r.cpu_us / f));
+        let ratio = floors
+            .iter()
+            .find(|(s, _)| *s == r.scenario && r.program != Program::Armv7)
+            .map_or("".to_owned(), |(_, f)| format!("{:.2}", r.cpu_us / f));
         let t = (pct(&mut r.total, 0.5), pct(&mut r.total, 0.99), pct(&mut r.total, 1.0));
         let b = (pct(&mut r.bus, 0.5), pct(&mut r.bus, 0.99));
         let lat = if r.total.is_empty() { "–".to_owned() } else { format!("{:.2} / {:.2} / {:.2}", t.0, t.1, t.2) };
         let hop = if r.bus.is_empty() { "–".to_owned() } else { format!("{:.2} / {:.2}", b.0, b.1) };
         println!(
-            "| {} | {} | {} | {:.1} | {} | {:.1} | {} | {} | {:.3} | {:.1} | {:.2} ({:.2}) | {:.0} |",
+            "| {} | {} | {} | {} | {} | {:.1} | {} | {} | {:.3} | {:.1} | {:.2}{} | {:.0} |",
             r.scenario,
             r.program.name(),
             r.inputs,
-            r.cpu_us,
+            if r.program == Program::Armv7 { "(emulated)".to_owned() } else { format!("{:.1}", r.cpu_us) },
             ratio,
             r.bus_cpu_us,
             lat,
@@ -287,7 +333,7 @@ fn main() {
             r.signals_per_input,
             r.idle_per_s,
             r.peak_rss_mb,
-            r.anon_mb,
+            if r.anon_mb.is_finite() { format!(" ({:.2})", r.anon_mb) } else { " (guest pages)".to_owned() },
             r.startup_ms
         );
         if r.unmatched > 0 {
