@@ -3,7 +3,7 @@
 #   make test    cargo fmt --check and clippy -D warnings, unit, property and private-bus
 #                integration tests, then the packaging tests
 #   make dist    release tarball for GX devices (armv7 + aarch64)
-#   make bench   end-to-end figures (release build, private bus, ~2 minutes)
+#   make bench   end-to-end figures beside the floor (release build, private bus, ~3 minutes)
 #   make soak    bounded soak: RSS and open fds over SOAK_SECONDS (default 600)
 #   make fuzz    cargo-fuzz targets for a bounded time each (FUZZ_SECONDS, default 60)
 # Missing Debian packages, rust targets and tools are installed on the way (as root).
@@ -12,7 +12,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 DEMO_BIN := target/bench-fast/dbus-aggregate-smartshunts
 
-.PHONY: demo test lint test-rust check-rust ensure-dbus build clean bench soak
+.PHONY: demo test lint test-rust check-rust ensure-dbus ensure-floor build clean bench soak
 
 demo: check-rust ensure-dbus
 	$(CARGO) build --locked --profile bench-fast
@@ -36,8 +36,20 @@ test-rust: check-rust ensure-dbus
 	@mkdir -p target
 	set -o pipefail; $(CARGO) test --locked --no-fail-fast 2>&1 | tee target/test-rust.log
 
-bench: check-rust ensure-dbus
-	$(CARGO) bench --locked --bench e2e
+# The floor every figure is set beside: shared/bench-floor's null-agg (C on sd-bus), built into
+# target/ because shared/ may be read-only.
+FLOOR_SRC := $(CURDIR)/../shared/bench-floor
+FLOOR_BIN := $(CURDIR)/target/null-agg
+
+bench: check-rust ensure-dbus ensure-floor
+	BENCH_FLOOR=$(FLOOR_BIN) $(CARGO) bench --locked --bench e2e
+
+ensure-floor:
+	@pkg-config --exists libsystemd 2>/dev/null && command -v gcc >/dev/null || { \
+	  echo "installing the Debian packages 'libsystemd-dev pkg-config gcc' (the benchmark's floor)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libsystemd-dev pkg-config gcc >/dev/null; }
+	@mkdir -p $(dir $(FLOOR_BIN))
+	$(MAKE) --no-print-directory -C $(FLOOR_SRC) OUT=$(FLOOR_BIN)
 
 SOAK_SECONDS ?= 600
 soak: check-rust ensure-dbus

@@ -39,6 +39,18 @@ fn clk_tck() -> f64 {
         .unwrap_or(100.0)
 }
 
+/// CPU time (user + system) of every thread of a process in microseconds, from the
+/// scheduler's own nanosecond account (`/proc/<pid>/task/*/schedstat`), not 10 ms ticks.
+pub fn cpu_us(pid: u32) -> f64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return 0.0 };
+    tasks
+        .filter_map(Result::ok)
+        .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
+        .filter_map(|s| s.split_whitespace().next().and_then(|n| n.parse::<f64>().ok()))
+        .sum::<f64>()
+        / 1000.0
+}
+
 /// A `/proc/<pid>/status` field in kB (VmRSS, VmHWM).
 pub fn status_kb(pid: u32, field: &str) -> f64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
@@ -67,9 +79,17 @@ pub fn machine() -> String {
 }
 
 pub fn spawn_daemon(address: &str, dir: &std::path::Path, config: &str) -> Guard {
+    spawn_program(DAEMON, &[], address, dir, config)
+}
+
+/// Starts `program` as the daemon would be started (a `--config` file, the private bus as the
+/// system bus), with `args` first: the daemon itself, or the floor (`null-agg --per-sender`,
+/// which accepts `--config` and ignores it).
+pub fn spawn_program(program: &str, args: &[&str], address: &str, dir: &std::path::Path, config: &str) -> Guard {
     let cfg = dir.join("bench.ini");
     std::fs::write(&cfg, format!("[DEFAULT]\nLOGGING = WARNING\nLOG_PERIOD = 0\n{config}")).expect("config");
-    Command::new(DAEMON)
+    Command::new(program)
+        .args(args)
         .args(["--config", &cfg.to_string_lossy()])
         .env("DBUS_SYSTEM_BUS_ADDRESS", address)
         .stdin(Stdio::null())
@@ -87,11 +107,16 @@ pub struct SimChild {
 }
 
 impl SimChild {
-    /// `mode` is passed through to [`sim_main`].
+    /// `args` are passed through to [`sim_main`].
     pub fn spawn(address: &str, args: &[String]) -> SimChild {
+        Self::spawn_mode("--sim", address, args)
+    }
+
+    /// `mode`: `--sim` ([`sim_main`]) or `--foreign` ([`foreign_main`]).
+    pub fn spawn_mode(mode: &str, address: &str, args: &[String]) -> SimChild {
         let exe = std::env::current_exe().expect("own path");
         let mut child = Command::new(exe)
-            .arg("--sim")
+            .arg(mode)
             .arg(address)
             .args(args)
             .stdin(Stdio::piped())
@@ -139,6 +164,67 @@ async fn wait_for_go() {
         let _ = std::io::stdin().read_line(&mut line);
     })
     .await;
+}
+
+/// The services of a busy GX bus that are not members: a solar charger, a Multi, systemcalc and
+/// a battery service that is no SmartShunt (a CAN-bus BMS), each with the path it changes.
+pub const FOREIGN: [(&str, &str); 4] = [
+    ("com.victronenergy.solarcharger.ttyS9", "/Yield/Power"),
+    ("com.victronenergy.vebus.ttyS4", "/Ac/Out/L1/P"),
+    ("com.victronenergy.system", "/Dc/Battery/Power"),
+    ("com.victronenergy.battery.socketcan_can0", "/Dc/0/Current"),
+];
+
+/// Foreign child entry point: `--foreign ADDRESS RATE SECONDS`. Starts the [`FOREIGN`]
+/// services, prints READY, waits for "go", then has each emit an `ItemsChanged` RATE times a
+/// second (round robin) for SECONDS, prints `SENT <n>`, and idles until killed.
+pub fn foreign_main(args: &[String]) {
+    use aggregate_shunts::value::Format;
+    use aggregate_shunts::venus::service::{Access, ItemSpec, Service};
+    let [address, rate, seconds, ..] = args else { panic!("--foreign ADDRESS RATE SECONDS") };
+    let rate: f64 = rate.parse().expect("RATE");
+    let seconds: f64 = seconds.parse().expect("SECONDS");
+    aggregate_shunts::rt::block_on(async {
+        let mut services = Vec::new();
+        for (name, path) in FOREIGN {
+            if name.starts_with("com.victronenergy.battery.") {
+                // A complete battery service, so the daemon looks at it as it would on a GX.
+                let spec = ShuntSpec { product_id: 0xB00A, ..ShuntSpec::new("socketcan_can0", 512, None) };
+                let s = SimShunt::start(address, spec, Some(&Battery::new(200.0, 50.0))).await.expect("battery");
+                services.push((Err(s), path));
+                continue;
+            }
+            let conn = aggregate_shunts::tools::sim::connect(address).await.expect("connect");
+            let mut s = Service::new(&conn, None).await.expect("service");
+            s.add(ItemSpec::new(path, Format::Plain, Access::Any), Value::Double(0.0)).await.expect("path");
+            s.request_name(name).await.expect("name");
+            services.push((Ok(s), path));
+        }
+        println!("READY");
+        wait_for_go().await;
+        let period = Duration::from_secs_f64(1.0 / (rate * services.len() as f64));
+        let start = std::time::Instant::now();
+        let mut next = start;
+        let mut sent: u64 = 0;
+        while start.elapsed().as_secs_f64() < seconds {
+            next += period;
+            let (s, path) = &services[sent as usize % services.len()];
+            let v = [(*path, Value::Double(-((sent % 97) as f64) - 1.0))];
+            match s {
+                Ok(s) => s.update(v).await.expect("update"),
+                Err(s) => s.set(v).await.expect("set"),
+            };
+            sent += 1;
+            let now = std::time::Instant::now();
+            if next > now {
+                smol::Timer::at(next).await;
+            }
+        }
+        println!("SENT {sent}");
+        loop {
+            smol::Timer::after(Duration::from_secs(3600)).await;
+        }
+    });
 }
 
 /// Simulator child entry point: `--sim ADDRESS N RATE SECONDS [CHURN_MS]`.

@@ -140,6 +140,7 @@ struct Daemon {
     ticks: u64,
     /// The feed-in setting as last read.
     feed_in: Option<Option<bool>>,
+    pass_due: bool, // some input of this batch may change what a pass publishes
 }
 
 /// Runs the daemon until the bus goes away or a signal stops it.
@@ -207,6 +208,7 @@ pub async fn run(files: Loaded, conn: Connection) -> Exit {
         once: LogOnce::default(),
         ticks: 0,
         feed_in: None,
+        pass_due: true,
     };
     d.load_gui(&gui);
     d.load_memory(memory.as_deref().unwrap_or_default(), now);
@@ -224,14 +226,17 @@ impl Daemon {
             while let Ok(more) = rx.try_recv() {
                 batch.push(more);
             }
+            self.pass_due = false;
             for input in batch {
                 if let Some(exit) = self.apply(input).await {
                     self.shutdown(&exit).await;
                     return exit;
                 }
             }
-            if let Err(e) = self.pass().await {
-                return Exit::BusLost(format!("publishing failed: {e}"));
+            if self.pass_due {
+                if let Err(e) = self.pass().await {
+                    return Exit::BusLost(format!("publishing failed: {e}"));
+                }
             }
             for (tx, code) in self.verdicts.drain(..) {
                 let _ = tx.try_send(code);
@@ -271,14 +276,23 @@ impl Daemon {
     /// Applies one input to the state; `Some` ends the loop.
     async fn apply(&mut self, input: Input) -> Option<Exit> {
         let now = Instant::now();
+        self.pass_due |= !matches!(input, Input::Monitor(monitor::Event::Changed { .. }));
         match input {
-            Input::Monitor(monitor::Event::Appeared { service, items }) => {
+            Input::Monitor(monitor::Event::Appeared { service, items, ticket }) => {
                 let fx = self.bank.on_appeared(&service, &items, now);
+                // Not a member (not a SmartShunt, excluded, ...): its signals no longer reach us.
+                if !self.bank.is_member(&service) {
+                    ticket.ignore();
+                }
                 self.members_dirty |= fx.members_changed;
                 self.effects(fx);
             }
             Input::Monitor(monitor::Event::Changed { service, items }) => {
-                self.members_dirty |= self.bank.on_changed(&service, &items, now);
+                let before = self.bank.reading_of(&service);
+                let renamed = self.bank.on_changed(&service, &items, now);
+                self.members_dirty |= renamed;
+                // Nothing the bank aggregates changed (e.g. /Relay/0/State): no pass, no diff.
+                self.pass_due |= renamed || self.bank.reading_of(&service) != before;
             }
             Input::Monitor(monitor::Event::Vanished { service }) => {
                 self.bank.on_vanished(&service);
@@ -371,24 +385,5 @@ impl Daemon {
         self.service.update(values).await?;
         self.status(now, &outputs);
         Ok(())
-    }
-
-    /// Before exiting: in virtual-BMS mode leave limits behind that are safe unsupervised.
-    async fn shutdown(&mut self, exit: &Exit) {
-        if let Some(policy) = &self.policy {
-            let safe = frame::shutdown_limits(policy.shutdown_voltage());
-            if let Err(e) = self.service.update(safe.into_iter().map(|(p, v)| (p.to_owned(), v))).await {
-                log::warn!("could not publish the shutdown limits: {e}");
-            }
-            // DVCC writes every 3 s and keeps a vanished BMS's last limits: stay until it has
-            // passed CCL 0 on (measured: up to 2.7 s after our signal).
-            if matches!(exit, Exit::Stopped) {
-                log::info!("charging stopped for the shutdown; keeping the name {} s so DVCC passes it on", SHUTDOWN_HOLD.as_secs());
-                smol::Timer::after(SHUTDOWN_HOLD).await;
-            }
-        }
-        if self.once.first("shutdown") {
-            log::info!("exiting: {exit}");
-        }
     }
 }

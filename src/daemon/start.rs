@@ -1,4 +1,4 @@
-//! Start-up: what localsettings holds for us (device instance, custom name, the bank's
+//! Start-up and shutdown: what localsettings holds for us (device instance, custom name, the bank's
 //! memory), a free device instance when it cannot say, the exported tree before the name is
 //! requested, and the tasks that feed the loop.
 
@@ -8,7 +8,7 @@ use smol::channel::{Receiver, Sender};
 use smol::stream::StreamExt;
 use zbus::Connection;
 
-use super::{CALL_TIMEOUT, Input, SCAN_TIMEOUT};
+use super::{CALL_TIMEOUT, Daemon, Exit, Input, SCAN_TIMEOUT, SHUTDOWN_HOLD};
 use crate::config::{Config, DeviceMode};
 use crate::domain::bms::Policy;
 use crate::domain::frame;
@@ -225,4 +225,25 @@ pub(super) fn spawn_inputs(conn: &Connection, cfg: &Config, tx: &Sender<Input>, 
         }
     })
     .detach();
+}
+
+impl Daemon {
+    /// Before exiting: in virtual-BMS mode leave limits behind that are safe unsupervised.
+    pub(super) async fn shutdown(&mut self, exit: &Exit) {
+        if let Some(policy) = &self.policy {
+            let safe = frame::shutdown_limits(policy.shutdown_voltage());
+            if let Err(e) = self.service.update(safe.into_iter().map(|(p, v)| (p.to_owned(), v))).await {
+                log::warn!("could not publish the shutdown limits: {e}");
+            }
+            // DVCC writes every 3 s and keeps a vanished BMS's last limits: stay until it has
+            // passed CCL 0 on (measured: up to 2.7 s after our signal).
+            if matches!(exit, Exit::Stopped) {
+                log::info!("charging stopped for the shutdown; keeping the name {} s so DVCC passes it on", SHUTDOWN_HOLD.as_secs());
+                smol::Timer::after(SHUTDOWN_HOLD).await;
+            }
+        }
+        if self.once.first("shutdown") {
+            log::info!("exiting: {exit}");
+        }
+    }
 }

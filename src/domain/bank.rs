@@ -87,6 +87,18 @@ impl Bank {
         self.members.iter().filter(|m| !m.switched_off)
     }
 
+    /// True when `service` is on the bus as a member (its values are followed).
+    pub fn is_member(&self, service: &str) -> bool {
+        self.members.iter().any(|m| m.on_bus && m.service == service)
+    }
+
+    /// What a pass reads of the member on `service` besides the clock: its readings and
+    /// whether its last probe went unanswered. An input that leaves both as they were (a path
+    /// the bank does not aggregate, a repeated value) needs no pass.
+    pub fn reading_of(&self, service: &str) -> Option<(Readings, bool)> {
+        self.members.iter().find(|m| m.on_bus && m.service == service).map(|m| (m.values, m.unanswered))
+    }
+
     /// The members as the aggregation sees them.
     pub fn view(&self) -> Vec<aggregate::Member<'_>> {
         self.active()

@@ -6,29 +6,41 @@
 //!   safety rescan repairs anything missed; there is no polling loop.
 //! * A new service is read with one `GetItems` on `/`; only where that method is missing, the
 //!   root `GetValue` (relative keys) and then per-path `GetValue` are tried.
-//! * After that only signals: `ItemsChanged` on `/` and `PropertiesChanged` on any path,
-//!   through two bus-wide match rules filtered by sender here, not one rule per path.
+//! * After that only signals, through one match rule per followed service (`sender=` its
+//!   unique name, interface BusItem: `ItemsChanged` on `/`, `PropertiesChanged` anywhere). The
+//!   rule is added before the scan, so no change between the scan and the subscription is
+//!   lost, and it moves with the service when its unique name changes. The bus delivers no
+//!   other service's signals: a busy bus costs us nothing.
+//! * The owner looks at every scanned service once and may say it is not interested
+//!   ([`Ticket::ignore`], e.g. not a SmartShunt, or excluded): its rule is removed and the
+//!   safety rescan leaves it alone until it leaves the bus; if it comes back it is scanned
+//!   again.
 //! * Ordering: every message carries its receive position. A scan reply and the signals of the
 //!   same service are applied per path in receive order, so a signal that was older than the
 //!   `GetItems` reply never overwrites it, and a newer one is never lost.
 //! * Scans run as their own tasks with a timeout, so one service that answers slowly never
 //!   stalls the others.
 //!
-//! Values are decoded into [`Value`]; a malformed one is passed on as `Err` so the owner can
-//! ignore it and log it once. This module knows nothing about batteries.
+//! Values are decoded into [`Value`](crate::value::Value); a malformed one is passed on as
+//! `Err` so the owner can ignore it and log it once. This module knows nothing about batteries.
 
 use std::collections::{HashMap, HashSet};
+use std::future::poll_fn;
+use std::pin::Pin;
+use std::task::Poll;
 use std::time::Duration;
 
 use smol::channel::{Receiver, Sender, unbounded};
 use smol::stream::StreamExt;
 use zbus::message::Sequence;
-use zbus::zvariant::OwnedValue;
 use zbus::{Connection, MatchRule, Message, MessageStream, fdo::DBusProxy, message::Type};
 
 use super::service::BUSITEM;
-use super::wire::{self, ItemsDict};
-use crate::value::{Decoded, LogOnce, Malformed};
+use super::wire::{ChangedValue, ItemValues};
+use crate::value::{Decoded, LogOnce};
+use scan::{keep_newer, scan};
+
+mod scan;
 
 /// Items of one signal or scan reply: (path, value).
 type Batch = Vec<(String, Decoded)>;
@@ -36,12 +48,36 @@ type Batch = Vec<(String, Decoded)>;
 /// What the monitor reports to its owner.
 #[derive(Debug)]
 pub enum Event {
-    /// A service was found and scanned: all its items.
-    Appeared { service: String, items: Vec<(String, Decoded)> },
+    /// A service was found and scanned: all its items. Its signals follow as `Changed` until
+    /// the owner drops interest with `ticket`.
+    Appeared { service: String, items: Vec<(String, Decoded)>, ticket: Ticket },
     /// Items of a scanned service changed.
     Changed { service: String, items: Vec<(String, Decoded)> },
     /// The service left the bus.
     Vanished { service: String },
+}
+
+/// Given with every [`Event::Appeared`]: lets the owner say it does not follow this service.
+#[derive(Debug)]
+pub struct Ticket {
+    service: String,
+    owner: String,
+    tx: Sender<Ignore>,
+}
+
+impl Ticket {
+    /// Stop following this incarnation of the service: its match rule is removed and it is not
+    /// scanned again until it leaves the bus (or changes owner) and comes back.
+    pub fn ignore(self) {
+        // The monitor only drops the receiver when it stops.
+        let _ = self.tx.try_send(Ignore { service: self.service, owner: self.owner });
+    }
+}
+
+#[derive(Debug)]
+struct Ignore {
+    service: String,
+    owner: String,
 }
 
 #[derive(Debug, Clone)]
@@ -68,6 +104,8 @@ impl std::fmt::Display for BusLost {
 
 struct Tracked {
     owner: String,
+    /// This service's signals (its match rule); `None` once the owner ignores it.
+    signals: Option<MessageStream>,
     /// Signals received while the scan is in flight, applied after it.
     pending: Option<Vec<(Sequence, Batch)>>,
     /// Receive position of the value last applied, per path.
@@ -81,8 +119,10 @@ struct ScanDone {
 }
 
 enum Input {
-    Signal(Message),
+    NameOwner(Message),
+    Signal(String, Message),
     Scan(ScanDone),
+    Ignore(Ignore),
     Rescan,
     Closed(String),
 }
@@ -100,62 +140,69 @@ pub async fn run<E: From<Event>>(conn: Connection, opts: Options, tx: Sender<E>)
         .and_then(|b| b.arg0ns(class.as_str()))
         .map_err(bus_err)?
         .build();
-    let props = MatchRule::builder().msg_type(Type::Signal).interface(BUSITEM).and_then(|b| b.member("PropertiesChanged")).map_err(bus_err)?.build();
-    let items = MatchRule::builder()
-        .msg_type(Type::Signal)
-        .interface(BUSITEM)
-        .and_then(|b| b.member("ItemsChanged"))
-        .and_then(|b| b.path("/"))
-        .map_err(bus_err)?
-        .build();
-    // Large queues: a stream that is full makes zbus stop reading the socket.
     let mut noc = MessageStream::for_match_rule(noc, &conn, Some(1024)).await.map_err(bus_err)?;
-    let mut props = MessageStream::for_match_rule(props, &conn, Some(8192)).await.map_err(bus_err)?;
-    let mut items = MessageStream::for_match_rule(items, &conn, Some(8192)).await.map_err(bus_err)?;
 
     let (scan_tx, scan_rx) = unbounded();
-    let mut m = Monitor { conn: conn.clone(), opts, tx, scan_tx, tracked: HashMap::new(), owners: HashMap::new(), once: LogOnce::default() };
+    let (ignore_tx, ignore_rx) = unbounded();
+    let mut m = Monitor { conn: conn.clone(), opts, tx, scan_tx, ignore_tx, tracked: HashMap::new(), once: LogOnce::default() };
     m.rescan().await?;
     let mut ticker = smol::Timer::interval(m.opts.rescan_interval);
+    // Channel receivers are not Unpin: pinned here for the poll below.
+    let (mut scan_rx, mut ignore_rx) = (std::pin::pin!(scan_rx), std::pin::pin!(ignore_rx));
 
     loop {
-        let input = next_input(&mut noc, &mut props, &mut items, &scan_rx, &mut ticker).await;
+        let input = next_input(&mut noc, &mut m.tracked, scan_rx.as_mut(), ignore_rx.as_mut(), &mut ticker).await;
         match input {
-            Input::Signal(msg) => m.on_signal(&msg).await,
+            Input::NameOwner(msg) => m.on_name_owner(&msg).await?,
+            Input::Signal(service, msg) => m.on_signal(service, &msg).await,
             Input::Scan(done) => m.on_scan(done).await,
+            Input::Ignore(i) => m.ignore(i),
             Input::Rescan => m.rescan().await?,
             Input::Closed(why) => return Err(BusLost(why)),
         }
     }
 }
 
+/// The next input, name changes first (a vanished service must not be updated by a late
+/// signal), then scan results, then the followed services' signals.
 async fn next_input(
     noc: &mut MessageStream,
-    props: &mut MessageStream,
-    items: &mut MessageStream,
-    scans: &Receiver<ScanDone>,
+    tracked: &mut HashMap<String, Tracked>,
+    mut scans: Pin<&mut Receiver<ScanDone>>,
+    mut ignores: Pin<&mut Receiver<Ignore>>,
     ticker: &mut smol::Timer,
 ) -> Input {
-    let msg = |r: Option<zbus::Result<Message>>| match r {
-        Some(Ok(m)) => Input::Signal(m),
-        Some(Err(e)) => Input::Closed(e.to_string()),
-        None => Input::Closed("connection closed".into()),
-    };
-    let noc = async { msg(noc.next().await) };
-    let props = async { msg(props.next().await) };
-    let items = async { msg(items.next().await) };
-    let scan = async {
-        match scans.recv().await {
-            Ok(d) => Input::Scan(d),
-            Err(_) => Input::Closed("scan channel closed".into()),
+    let closed = |e: Option<zbus::Error>| Input::Closed(e.map_or_else(|| "connection closed".into(), |e| e.to_string()));
+    poll_fn(|cx| {
+        match noc.poll_next(cx) {
+            Poll::Ready(Some(Ok(m))) => return Poll::Ready(Input::NameOwner(m)),
+            Poll::Ready(Some(Err(e))) => return Poll::Ready(closed(Some(e))),
+            Poll::Ready(None) => return Poll::Ready(closed(None)),
+            Poll::Pending => {}
         }
-    };
-    let tick = async {
-        ticker.next().await;
-        Input::Rescan
-    };
-    // Name changes first: a vanished service must not be updated by a late signal.
-    smol::future::or(noc, smol::future::or(smol::future::or(scan, items), smol::future::or(props, tick))).await
+        match scans.as_mut().poll_next(cx) {
+            Poll::Ready(Some(d)) => return Poll::Ready(Input::Scan(d)),
+            Poll::Ready(None) => return Poll::Ready(Input::Closed("scan channel closed".into())),
+            Poll::Pending => {}
+        }
+        if let Poll::Ready(Some(i)) = ignores.as_mut().poll_next(cx) {
+            return Poll::Ready(Input::Ignore(i));
+        }
+        for (service, t) in tracked.iter_mut() {
+            let Some(stream) = t.signals.as_mut() else { continue };
+            match stream.poll_next(cx) {
+                Poll::Ready(Some(Ok(m))) => return Poll::Ready(Input::Signal(service.clone(), m)),
+                Poll::Ready(Some(Err(e))) => return Poll::Ready(closed(Some(e))),
+                Poll::Ready(None) => return Poll::Ready(closed(None)),
+                Poll::Pending => {}
+            }
+        }
+        match ticker.poll_next(cx) {
+            Poll::Ready(_) => Poll::Ready(Input::Rescan),
+            Poll::Pending => Poll::Pending,
+        }
+    })
+    .await
 }
 
 struct Monitor<E> {
@@ -163,9 +210,8 @@ struct Monitor<E> {
     opts: Options,
     tx: Sender<E>,
     scan_tx: Sender<ScanDone>,
+    ignore_tx: Sender<Ignore>,
     tracked: HashMap<String, Tracked>,
-    /// Unique name (`:1.42`) → service name.
-    owners: HashMap<String, String>,
     once: LogOnce,
 }
 
@@ -189,20 +235,41 @@ impl<E: From<Event>> Monitor<E> {
             self.vanish(&service).await;
         }
         for service in present {
+            // Ignored services stay tracked (without a rule) until they leave: not scanned again.
             if self.tracked.contains_key(&service) {
                 continue;
             }
             match dbus.get_name_owner(service.as_str().try_into().map_err(|e: zbus::names::Error| BusLost(e.to_string()))?).await {
-                Ok(owner) => self.start_scan(service, owner.to_string()),
+                Ok(owner) => self.start_scan(service, owner.to_string()).await?,
                 Err(e) => log::debug!("{service} vanished before it could be scanned: {e}"),
             }
         }
         Ok(())
     }
 
-    fn start_scan(&mut self, service: String, owner: String) {
-        self.owners.insert(owner.clone(), service.clone());
-        self.tracked.insert(service.clone(), Tracked { owner: owner.clone(), pending: Some(Vec::new()), applied: HashMap::new() });
+    /// Subscribes to the service's signals, then scans it: the rule is in place before
+    /// `GetItems` is sent, so every change after the reply's snapshot arrives.
+    async fn start_scan(&mut self, service: String, owner: String) -> Result<(), BusLost> {
+        let rule = MatchRule::builder()
+            .msg_type(Type::Signal)
+            .sender(owner.as_str())
+            .and_then(|b| b.interface(BUSITEM))
+            .map(|b| b.build().to_owned())
+            .map_err(|e| BusLost(e.to_string()))?;
+        let signals = match MessageStream::for_match_rule(rule, &self.conn, Some(8192)).await {
+            Ok(s) => s,
+            // The bus refuses rules it cannot parse or too many of them: not this service's
+            // fault and not a lost connection; tried again at the next rescan.
+            Err(zbus::Error::MethodError(name, msg, _)) => {
+                if self.once.first(&format!("match {service}")) {
+                    log::warn!("cannot follow {service}: the bus refused its match rule ({name}: {})", msg.unwrap_or_default());
+                }
+                return Ok(());
+            }
+            Err(e) => return Err(BusLost(e.to_string())),
+        };
+        self.tracked
+            .insert(service.clone(), Tracked { owner: owner.clone(), signals: Some(signals), pending: Some(Vec::new()), applied: HashMap::new() });
         let conn = self.conn.clone();
         let tx = self.scan_tx.clone();
         let fallback = self.opts.fallback_paths.clone();
@@ -213,12 +280,23 @@ impl<E: From<Event>> Monitor<E> {
             let _ = tx.send(ScanDone { service, owner, result }).await;
         })
         .detach();
+        Ok(())
     }
 
     async fn vanish(&mut self, service: &str) {
-        if let Some(t) = self.tracked.remove(service) {
-            self.owners.remove(&t.owner);
+        // Dropping the stream removes its match rule.
+        if self.tracked.remove(service).is_some() {
             self.send(Event::Vanished { service: service.to_owned() }).await;
+        }
+    }
+
+    /// The owner is not interested in this incarnation: drop its rule, keep it tracked so
+    /// the rescan does not scan it again.
+    fn ignore(&mut self, i: Ignore) {
+        if let Some(t) = self.tracked.get_mut(&i.service).filter(|t| t.owner == i.owner) {
+            t.signals = None;
+            t.pending = None;
+            t.applied = HashMap::new();
         }
     }
 
@@ -239,47 +317,42 @@ impl<E: From<Event>> Monitor<E> {
                 for (s, batch) in pending {
                     all.extend(keep_newer(&mut t.applied, s, batch));
                 }
-                self.send(Event::Appeared { service: done.service, items: all }).await;
+                let ticket = Ticket { service: done.service.clone(), owner: done.owner, tx: self.ignore_tx.clone() };
+                self.send(Event::Appeared { service: done.service, items: all, ticket }).await;
             }
             Err(e) => {
                 if self.once.first(&format!("scan {}", done.service)) {
                     log::warn!("could not read {}: {e}; retrying at the next rescan", done.service);
                 }
-                self.owners.remove(&done.owner);
                 self.tracked.remove(&done.service);
             }
         }
     }
 
-    async fn on_signal(&mut self, msg: &Message) {
+    async fn on_name_owner(&mut self, msg: &Message) -> Result<(), BusLost> {
+        let Ok((name, old, new)) = msg.body().deserialize::<(String, String, String)>() else {
+            return Ok(());
+        };
+        if !self.wanted(&name) {
+            return Ok(());
+        }
+        if !old.is_empty() || self.tracked.contains_key(&name) {
+            self.vanish(&name).await;
+        }
+        if !new.is_empty() {
+            self.start_scan(name, new).await?;
+        }
+        Ok(())
+    }
+
+    async fn on_signal(&mut self, service: String, msg: &Message) {
         let header = msg.header();
         let member = header.member().map(|m| m.as_str()).unwrap_or("");
-        if member == "NameOwnerChanged" {
-            let Ok((name, old, new)) = msg.body().deserialize::<(String, String, String)>() else {
-                return;
-            };
-            if !self.wanted(&name) {
-                return;
-            }
-            if !old.is_empty() || self.tracked.contains_key(&name) {
-                self.vanish(&name).await;
-            }
-            if !new.is_empty() {
-                self.start_scan(name, new);
-            }
-            return;
-        }
-        let Some(sender) = header.sender() else {
-            return;
-        };
-        let Some(service) = self.owners.get(sender.as_str()).cloned() else {
-            return;
-        };
         let decoded = match member {
-            "ItemsChanged" => msg.body().deserialize::<ItemsDict>().map(wire::items),
+            "ItemsChanged" if header.path().is_some_and(|p| p.as_str() == "/") => msg.body().deserialize::<ItemValues>().map(|ItemValues(b)| b),
             "PropertiesChanged" => {
                 let path = header.path().map(|p| p.to_string()).unwrap_or_default();
-                msg.body().deserialize::<HashMap<String, OwnedValue>>().map(|d| vec![(path, wire::entry_value(&d))])
+                msg.body().deserialize::<ChangedValue>().map(|ChangedValue(v)| vec![(path, v)])
             }
             _ => return,
         };
@@ -304,56 +377,5 @@ impl<E: From<Event>> Monitor<E> {
         if !items.is_empty() {
             self.send(Event::Changed { service, items }).await;
         }
-    }
-}
-
-/// The items of `batch` that are newer than what was applied for their path.
-fn keep_newer(applied: &mut HashMap<String, Sequence>, seq: Sequence, batch: Vec<(String, Decoded)>) -> Vec<(String, Decoded)> {
-    batch
-        .into_iter()
-        .filter(|(path, _)| match applied.get_mut(path) {
-            Some(last) if *last > seq => false,
-            Some(last) => {
-                *last = seq;
-                true
-            }
-            None => {
-                applied.insert(path.clone(), seq);
-                true
-            }
-        })
-        .collect()
-}
-
-/// Reads every item of a service: `GetItems`, else root `GetValue`, else path by path.
-async fn scan(conn: &Connection, service: &str, fallback: &[String]) -> Result<(Sequence, Batch), String> {
-    let call = |path: String, method: &'static str| async move { conn.call_method(Some(service), path.as_str(), Some(BUSITEM), method, &()).await };
-    match call("/".into(), "GetItems").await {
-        Ok(reply) => {
-            let map = reply.body().deserialize::<ItemsDict>().map_err(|e| format!("GetItems answered with an unexpected type: {e}"))?;
-            return Ok((reply.recv_position(), wire::items(map)));
-        }
-        Err(zbus::Error::MethodError(name, _, _)) if name.as_str() == "org.freedesktop.DBus.Error.UnknownMethod" => {}
-        Err(e) => return Err(format!("GetItems failed: {e}")),
-    }
-    // Older services without GetItems: the root answers a dictionary with relative keys.
-    if let Ok(reply) = call("/".into(), "GetValue").await {
-        if let Ok(map) = reply.body().deserialize::<HashMap<String, OwnedValue>>() {
-            let items = map.into_iter().map(|(k, v)| (format!("/{k}"), wire::decode(&v))).collect();
-            return Ok((reply.recv_position(), items));
-        }
-    }
-    let mut items = Vec::with_capacity(fallback.len());
-    let mut seq = None;
-    for path in fallback {
-        if let Ok(reply) = call(path.clone(), "GetValue").await {
-            seq = Some(reply.recv_position());
-            let v = reply.body().deserialize::<OwnedValue>().map_err(|e| Malformed(e.to_string()));
-            items.push((path.clone(), v.and_then(|v| wire::decode(&v))));
-        }
-    }
-    match seq {
-        Some(seq) => Ok((seq, items)),
-        None => Err("answers neither GetItems nor GetValue".into()),
     }
 }

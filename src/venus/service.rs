@@ -25,7 +25,7 @@ use zbus::object_server::SignalEmitter;
 use zbus::zvariant::{self, OwnedValue};
 use zbus::{Connection, interface};
 
-use super::wire;
+use super::wire::{self, Changes};
 use crate::value::{Format, Value};
 
 pub const BUSITEM: &str = "com.victronenergy.BusItem";
@@ -236,7 +236,7 @@ impl Root {
     }
 
     #[zbus(signal)]
-    async fn items_changed(emitter: &SignalEmitter<'_>, changes: HashMap<String, HashMap<String, OwnedValue>>) -> zbus::Result<()>;
+    async fn items_changed(emitter: &SignalEmitter<'_>, changes: &Changes) -> zbus::Result<()>;
 }
 
 /// Intermediate nodes of a path: `/Dc/0/Voltage` → `/Dc`, `/Dc/0`.
@@ -307,17 +307,17 @@ impl Service {
     /// Removes paths (and tree nodes left empty), announcing them as invalid in one
     /// `ItemsChanged`.
     pub async fn remove(&mut self, paths: &[String]) -> zbus::Result<()> {
-        let mut gone = HashMap::new();
+        let mut gone = Changes::default();
         {
             let mut tree = lock(&self.tree);
             for p in paths {
                 if tree.items.remove(p).is_some() {
-                    gone.insert(p.clone(), wire::entry(&Value::Invalid, ""));
+                    gone.0.push((p.clone(), Value::Invalid, String::new()));
                 }
             }
         }
         let server = self.conn.object_server();
-        for p in gone.keys() {
+        for (p, _, _) in &gone.0 {
             server.remove::<Leaf, _>(p.as_str()).await?;
         }
         let mut orphans: Vec<String> = {
@@ -340,7 +340,7 @@ impl Service {
         I: IntoIterator<Item = (P, Value)>,
         P: AsRef<str>,
     {
-        let mut changes = HashMap::new();
+        let mut changes = Changes::default();
         {
             let mut tree = lock(&self.tree);
             for (path, value) in values {
@@ -349,22 +349,22 @@ impl Service {
                     if item.value != value {
                         item.text = item.spec.format.text(&value);
                         item.value = value;
-                        changes.insert(path.to_owned(), wire::entry(&item.value, &item.text));
+                        changes.0.push((path.to_owned(), item.value.clone(), item.text.clone()));
                     }
                 }
             }
         }
-        let n = changes.len();
+        let n = changes.0.len();
         self.emit(changes).await?;
         Ok(n)
     }
 
-    async fn emit(&self, changes: HashMap<String, HashMap<String, OwnedValue>>) -> zbus::Result<()> {
-        if changes.is_empty() {
+    async fn emit(&self, changes: Changes) -> zbus::Result<()> {
+        if changes.0.is_empty() {
             return Ok(());
         }
         let emitter = SignalEmitter::new(&self.conn, "/")?;
-        Root::items_changed(&emitter, changes).await
+        Root::items_changed(&emitter, &changes).await
     }
 
     /// The current value of a path.

@@ -12,4 +12,5 @@ mod gui;
 mod hazards;
 mod membership;
 mod recordings;
+mod routing;
 mod settings;

@@ -121,6 +121,8 @@ fn shunt_paths(spec: &ShuntSpec) -> Vec<(&'static str, Format, Value)> {
         0xC030 => "SmartShunt IP65 500A/50mV",
         0xA38A => "SmartShunt 1000A/50mV",
         0x0203..=0x0205 => "BMV-702",
+        // A battery service that is no shunt at all (benchmarks and routing tests).
+        0xB000..=0xBFFF => "CAN-bus BMS battery",
         _ => "SmartShunt 500A/50mV",
     };
     let mut p = vec![
