@@ -166,35 +166,52 @@ impl Daemon {
         SET_OK
     }
 
-    /// `/Battery/<n>/*` objects for the members that count, and the values of the list.
-    pub(super) async fn sync_batteries(&mut self) -> zbus::Result<Vec<(String, Value)>> {
+    /// `/Battery/<n>/*` objects for the members that count, and the values of the list: with
+    /// `full` (the member list changed, a new request) every entry; otherwise the live fields
+    /// of the members whose readings changed in this batch, so a member change costs four
+    /// values, not seven per member.
+    pub(super) async fn sync_batteries(&mut self, full: bool) -> zbus::Result<Vec<(String, Value)>> {
         let n = self.bank.active().count();
-        for gone in n + 1..=self.batteries {
-            let paths: Vec<String> = paths::BATTERY_FIELDS.iter().map(|(f, _)| paths::battery(gone, f)).collect();
-            self.service.remove(&paths).await?;
+        for gone in n + 1..=self.battery_paths.len() {
+            self.service.remove(&self.battery_paths[gone - 1]).await?;
         }
-        for new in self.batteries + 1..=n {
+        self.battery_paths.truncate(n);
+        for new in self.battery_paths.len() + 1..=n {
             for spec in publish::battery_specs(new) {
                 self.service.add(spec, Value::Invalid).await?;
             }
+            self.battery_paths.push(paths::BATTERY_FIELDS.iter().map(|(f, _)| paths::battery(new, f)).collect());
         }
-        self.batteries = n;
         if !(1..=n as u32).contains(&self.battery_request) {
             self.battery_request = 1;
         }
-        let mut values = frame::battery_list(self.bank.active());
-        // An int32, as the Lynx BMS publishes it (the GUI writes back the type it reads).
-        let id = if n == 0 { Value::Invalid } else { Value::Int(i64::from(self.battery_request)) };
-        values.push((paths::BATTERY_REQUEST_ID.into(), id));
+        let mut values = Vec::new();
+        let touched = std::mem::take(&mut self.touched);
+        for (i, m) in self.bank.active().enumerate() {
+            if !full && !touched.contains(&m.service) {
+                continue;
+            }
+            let from = if full { 0 } else { frame::BATTERY_STATIC };
+            let entry = self.battery_paths[i].iter().zip(frame::battery_values(m)).skip(from);
+            values.extend(entry.map(|(p, v)| (p.clone(), v)));
+        }
+        if full {
+            values.push((paths::NR_OF_BATTERIES.into(), Value::Uint(n as u32)));
+            values.push((paths::MEASUREMENT_TRACKS.into(), frame::tracked(self.bank.active())));
+            // An int32, as the Lynx BMS publishes it (the GUI writes back the type it reads).
+            let id = if n == 0 { Value::Invalid } else { Value::Int(i64::from(self.battery_request)) };
+            values.push((paths::BATTERY_REQUEST_ID.into(), id));
+        }
         Ok(values)
     }
 
     /// A write to `/Battery/Request/Id`: the battery (1..NrOfBatteries) the GUI shows.
     pub(super) fn on_battery_request(&mut self, w: Written) {
-        let n = self.batteries as u32;
+        let n = self.battery_paths.len() as u32;
         let code = match w.value.as_f64() {
             Some(x) if x.fract() == 0.0 && (1.0..=f64::from(n)).contains(&x) => {
                 self.battery_request = x as u32;
+                self.batteries_due = true;
                 SET_OK
             }
             Some(_) => SET_REJECTED,

@@ -109,9 +109,13 @@ struct Daemon {
     gui_saved: String,
     /// The bank's temperature as the setpoints show it.
     measured: Option<f64>,
-    /// How many `/Battery/<n>` entries are published, and the one the GUI asked for.
-    batteries: usize,
+    /// The paths of each published `/Battery/<n>` entry, the one the GUI asked for, and
+    /// whether every entry is to be published in the next pass.
+    battery_paths: Vec<Vec<String>>,
     battery_request: u32,
+    batteries_due: bool,
+    /// The members whose readings changed in this batch (their `/Battery/<n>` is published).
+    touched: Vec<String>,
     /// Our device instance.
     instance: u32,
     /// The system settings changed (`None` while a `system::sync` runs), and what the last
@@ -188,8 +192,10 @@ pub async fn run(files: Loaded, conn: Connection) -> Exit {
         verdicts: Vec::new(),
         gui_saved: gui.clone(),
         measured: None,
-        batteries: 0,
+        battery_paths: Vec::new(),
         battery_request: 1,
+        batteries_due: true,
+        touched: Vec::new(),
         instance,
         system: Some(system::Changes::decode(&system)),
         system_asked: None,
@@ -292,7 +298,10 @@ impl Daemon {
                 let renamed = self.bank.on_changed(&service, &items, now);
                 self.members_dirty |= renamed;
                 // Nothing the bank aggregates changed (e.g. /Relay/0/State): no pass, no diff.
-                self.pass_due |= renamed || self.bank.reading_of(&service) != before;
+                if renamed || self.bank.reading_of(&service) != before {
+                    self.pass_due = true;
+                    self.touched.push(service);
+                }
             }
             Input::Monitor(monitor::Event::Vanished { service }) => {
                 self.bank.on_vanished(&service);
@@ -381,7 +390,8 @@ impl Daemon {
         });
         let temperature = outputs.iter().find(|(p, _)| *p == paths::DC_TEMPERATURE).and_then(|(_, v)| *v);
         values.extend(self.sync_controls(temperature).await?.into_iter().map(|(p, v)| (p.into(), v)));
-        values.extend(self.sync_batteries().await?.into_iter().map(|(p, v)| (p.into(), v)));
+        let full = std::mem::take(&mut self.batteries_due) || members_changed;
+        values.extend(self.sync_batteries(full).await?.into_iter().map(|(p, v)| (p.into(), v)));
         self.service.update(values).await?;
         self.status(now, &outputs);
         Ok(())

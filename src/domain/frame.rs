@@ -105,28 +105,27 @@ fn status_bits(m: &Shunt) -> u32 {
         .fold(0, |bits, (_, bit)| bits | 1 << bit)
 }
 
-/// gui-v2's "Individual Battery Info" list: `/System/NrOfBatteries` and `/Battery/<n>/*`
-/// (n from 1) of the members that count, in slot order; `/Measurement/TracksServices`.
-pub fn battery_list<'a>(active: impl Iterator<Item = &'a Shunt>) -> Vec<(String, Value)> {
-    let mut out = Vec::new();
-    let mut services: Vec<&str> = Vec::new();
-    for (i, m) in active.enumerate() {
-        services.push(m.service.as_str());
-        let label = if m.serial.is_empty() { m.name() } else { m.serial.as_str() };
+/// How many of [`paths::BATTERY_FIELDS`] are static (serial, capacity, firmware): published
+/// when the member list changes; the others (status and readings) are live.
+pub const BATTERY_STATIC: usize = 3;
+
+/// The values of one `/Battery/<n>` entry of gui-v2's "Individual Battery Info", in the
+/// order of [`paths::BATTERY_FIELDS`].
+pub fn battery_values(m: &Shunt) -> [Value; 7] {
+    let label = if m.serial.is_empty() { m.name() } else { m.serial.as_str() };
+    [
+        Value::from(label),
+        Value::from(m.capacity.map(|c| round_to(c, 0.1))),
         // gui-v2 shows a number as Victron's firmware text (0x0419: v4.19).
-        let firmware = m.firmware.map_or(Value::Invalid, Value::Uint);
-        let values = [
-            Value::from(label),
-            Value::from(m.capacity.map(|c| round_to(c, 0.1))),
-            firmware,
-            Value::Uint(status_bits(m)),
-            Value::from(m.get(Q::Voltage).map(|v| round_to(v, 0.01))),
-            Value::from(m.get(Q::Current).map(|v| round_to(v, 0.1))),
-            Value::from(m.get(Q::Temperature).map(|v| round_to(v, 0.1))),
-        ];
-        out.extend(paths::BATTERY_FIELDS.iter().zip(values).map(|((f, _), v)| (paths::battery(i + 1, f), v)));
-    }
-    out.push((paths::NR_OF_BATTERIES.to_owned(), Value::Uint(services.len() as u32)));
-    out.push((paths::MEASUREMENT_TRACKS.to_owned(), services.join(",").into()));
-    out
+        m.firmware.map_or(Value::Invalid, Value::Uint),
+        Value::Uint(status_bits(m)),
+        Value::from(m.get(Q::Voltage).map(|v| round_to(v, 0.01))),
+        Value::from(m.get(Q::Current).map(|v| round_to(v, 0.1))),
+        Value::from(m.get(Q::Temperature).map(|v| round_to(v, 0.1))),
+    ]
+}
+
+/// `/Measurement/TracksServices`: the member services, comma-joined.
+pub fn tracked<'a>(active: impl Iterator<Item = &'a Shunt>) -> Value {
+    active.map(|m| m.service.as_str()).collect::<Vec<_>>().join(",").into()
 }
