@@ -302,6 +302,22 @@ pub fn received(stream: &mut MessageStream) -> Vec<zbus::Message> {
     got
 }
 
+/// A connection of its own that is a bus monitor for the messages `rule` matches
+/// (`org.freedesktop.DBus.Monitoring.BecomeMonitor`); read them with `MessageStream::from`.
+pub async fn bus_monitor(address: &str, rule: &str) -> Connection {
+    let conn = sim::connect(address).await.expect("monitor connection");
+    conn.call_method(
+        Some("org.freedesktop.DBus"),
+        "/org/freedesktop/DBus",
+        Some("org.freedesktop.DBus.Monitoring"),
+        "BecomeMonitor",
+        &(vec![rule], 0u32),
+    )
+    .await
+    .expect("BecomeMonitor");
+    conn
+}
+
 /// Items as they travel on the bus (a GetItems reply, an ItemsChanged body): path → {"Value", "Text"}.
 pub type WireItems = HashMap<String, HashMap<String, OwnedValue>>;
 

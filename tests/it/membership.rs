@@ -36,17 +36,7 @@ async fn until_remembered(rig: &Rig, what: &str, check: impl Fn(&str) -> bool) {
 
 /// Counts liveness probes (`GetValue` on `/Connected`) per destination, through a bus monitor.
 async fn probe_counter(rig: &Rig) -> (zbus::Connection, MessageStream) {
-    let conn = aggregate_shunts::tools::sim::connect(&rig.bus.address).await.unwrap();
-    let rule = "type='method_call',member='GetValue',path='/Connected'";
-    conn.call_method(
-        Some("org.freedesktop.DBus"),
-        "/org/freedesktop/DBus",
-        Some("org.freedesktop.DBus.Monitoring"),
-        "BecomeMonitor",
-        &(vec![rule], 0u32),
-    )
-    .await
-    .unwrap();
+    let conn = bus_monitor(&rig.bus.address, "type='method_call',member='GetValue',path='/Connected'").await;
     let stream = MessageStream::from(&conn);
     (conn, stream)
 }

@@ -95,17 +95,7 @@ struct Calls(Arc<Mutex<Vec<(String, String)>>>);
 impl Calls {
     /// Becomes a monitor on a connection of its own and records the daemon's method calls.
     async fn start(address: &str) -> Calls {
-        let conn = sim::connect(address).await.expect("monitor connection");
-        let rule = "type='method_call'".to_owned();
-        conn.call_method(
-            Some("org.freedesktop.DBus"),
-            "/org/freedesktop/DBus",
-            Some("org.freedesktop.DBus.Monitoring"),
-            "BecomeMonitor",
-            &(vec![rule], 0u32),
-        )
-        .await
-        .expect("BecomeMonitor");
+        let conn = bus_monitor(address, "type='method_call'").await;
         let calls = Calls::default();
         let seen = calls.clone();
         let mut stream = MessageStream::from(conn);
