@@ -218,60 +218,27 @@ fn status_cmd(source: &Source) -> ExitCode {
     }
 }
 
-/// `restore-system`: every member shunt this daemon hid is shown again, the battery monitor it
-/// selected is automatic again (each only if the user has not changed it since).
+/// `restore-system` (see `daemon::system::restore`).
 fn restore_system_cmd() -> ExitCode {
-    use aggregate_shunts::daemon::system::{Changes, Wanted, sync};
-    use aggregate_shunts::publish::SYSTEM_SETTING;
-    use aggregate_shunts::venus::settings;
     init_logging(log::LevelFilter::Info);
-    let result = aggregate_shunts::rt::block_on(async {
-        let conn = connect().await?;
-        let limit = std::time::Duration::from_secs(5);
-        let stored = aggregate_shunts::venus::call::get_value(&conn, settings::SETTINGS_SERVICE, SYSTEM_SETTING, limit).await;
-        let text = match stored {
-            Ok(t) => t,
-            // No such setting: this daemon never ran here, or never changed anything.
-            Err(aggregate_shunts::venus::call::CallError::Failed(e)) if e.contains("UnknownObject") || e.contains("UnknownMethod") => {
-                return Ok("nothing to restore".to_owned());
-            }
-            Err(e) => return Err(format!("localsettings {e}")),
-        };
-        let had = Changes::decode(text.as_str().unwrap_or_default());
-        let left = sync(&conn, &Wanted::NOTHING, had).await;
-        let code = settings::set_value(&conn, SYSTEM_SETTING, &left.encode().into(), limit).await.map_err(|e| format!("localsettings {e}"))?;
-        if code != 0 {
-            return Err(format!("localsettings refused {SYSTEM_SETTING} (code {code})"));
-        }
-        if left != Changes::default() {
-            return Err(format!("not everything could be restored (left: {}); run it again", left.encode()));
-        }
-        Ok("system settings restored".to_owned())
-    });
-    match result {
-        Ok(done) => {
-            println!("{done}");
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("restore-system: {e}");
-            ExitCode::from(1)
-        }
-    }
+    let result = aggregate_shunts::rt::block_on(async { daemon::system::restore(&connect().await?).await });
+    report("restore-system", result)
 }
 
 fn forget_cmd(target: &str) -> ExitCode {
-    let result = aggregate_shunts::rt::block_on(async {
-        let conn = connect().await?;
-        status::forget(&conn, target).await
-    });
+    let result = aggregate_shunts::rt::block_on(async { status::forget(&connect().await?, target).await });
+    report("forget", result)
+}
+
+/// A client command's outcome: its text on stdout (exit 0), or why it failed on stderr (1).
+fn report(command: &str, result: Result<String, String>) -> ExitCode {
     match result {
         Ok(done) => {
             println!("{done}");
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("forget: {e}");
+            eprintln!("{command}: {e}");
             ExitCode::from(1)
         }
     }

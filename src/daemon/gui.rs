@@ -227,6 +227,8 @@ impl Daemon {
 impl Daemon {
     /// Asks `system::sync` for what the configuration wants now, unless that was asked last
     /// (`again`: ask anyway, for settings systemcalc had not created yet) or a sync runs.
+    /// Called at registration and when the members change (only that changes what is
+    /// wanted), and once a minute by the tick to retry.
     pub(super) fn sync_system(&mut self, again: bool) {
         let hide = if self.cfg.hide_member_shunts { self.bank.active().map(|m| m.instance).collect() } else { Vec::new() };
         let monitor = (self.cfg.select_battery_monitor && self.cfg.mode == DeviceMode::Monitor).then(|| system::monitor_value(self.instance));

@@ -275,6 +275,7 @@ impl Daemon {
                 if let Some(p) = &mut self.policy {
                     p.settle();
                 }
+                self.sync_system(false);
             }
         }
     }
@@ -378,7 +379,7 @@ impl Daemon {
             self.save_memory();
             self.controls_dirty = true;
         }
-        if self.registered {
+        if self.registered && members_changed {
             self.sync_system(false);
         }
         let name = effective_name(&self.cfg, &self.custom_name);

@@ -17,6 +17,7 @@ use std::time::Duration;
 use zbus::Connection;
 
 use crate::domain::paths;
+use crate::publish::SYSTEM_SETTING;
 use crate::value::Value;
 use crate::venus::{call, settings};
 
@@ -176,6 +177,28 @@ pub async fn sync(conn: &Connection, wanted: &Wanted, had: Changes) -> Changes {
         _ => {}
     }
     c
+}
+
+/// `restore-system` (the uninstallers run it with the service stopped): every member shunt
+/// this daemon hid is shown again and the battery monitor it selected is automatic again,
+/// each only if the user has not changed it since. `Err` when something could not be undone.
+pub async fn restore(conn: &Connection) -> Result<String, String> {
+    let text = match call::get_value(conn, settings::SETTINGS_SERVICE, SYSTEM_SETTING, LIMIT).await {
+        Ok(t) => t,
+        // No such setting: this daemon never ran here, or never changed anything.
+        Err(call::CallError::Failed(e)) if e.contains("UnknownObject") || e.contains("UnknownMethod") => return Ok("nothing to restore".into()),
+        Err(e) => return Err(format!("localsettings {e}")),
+    };
+    let left = sync(conn, &Wanted::NOTHING, Changes::decode(text.as_str().unwrap_or_default())).await;
+    match settings::set_value(conn, SYSTEM_SETTING, &left.encode().into(), LIMIT).await {
+        Ok(0) => {}
+        Ok(code) => return Err(format!("localsettings refused {SYSTEM_SETTING} (code {code})")),
+        Err(e) => return Err(format!("localsettings {e}")),
+    }
+    if left != Changes::default() {
+        return Err(format!("not everything could be restored (left: {}); run it again", left.encode()));
+    }
+    Ok("system settings restored".into())
 }
 
 #[cfg(test)]
